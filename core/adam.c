@@ -1,0 +1,2 @@
+/* adam.c — not written yet. */
+#include "core/ops.h"

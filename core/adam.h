@@ -1,0 +1,1 @@
+/* adam.h — not written yet. */

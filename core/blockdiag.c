@@ -1,0 +1,2 @@
+/* blockdiag.c — not written yet. */
+#include "core/ops.h"

@@ -1,0 +1,1 @@
+/* checkpoint.h — not written yet. */

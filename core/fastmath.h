@@ -1,0 +1,1 @@
+/* fastmath.h — not written yet. */

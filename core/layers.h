@@ -1,0 +1,1 @@
+/* layers.h — not written yet. */

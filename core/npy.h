@@ -1,0 +1,1 @@
+/* npy.h — not written yet. */

@@ -1,0 +1,1 @@
+/* npz.h — not written yet. */

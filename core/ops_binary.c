@@ -1,0 +1,2 @@
+/* ops_binary.c — not written yet. */
+#include "core/ops.h"

@@ -1,0 +1,2 @@
+/* ops_conv.c — not written yet. */
+#include "core/ops.h"

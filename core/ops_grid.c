@@ -1,0 +1,2 @@
+/* ops_grid.c — not written yet. */
+#include "core/ops.h"

@@ -1,0 +1,2 @@
+/* ops_unary.c — not written yet. */
+#include "core/ops.h"

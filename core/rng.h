@@ -1,0 +1,1 @@
+/* rng.h — not written yet. */

@@ -1,0 +1,2 @@
+/* threads.c — not written yet. */
+#include "core/ops.h"

@@ -1,0 +1,1 @@
+/* threads.h — not written yet. */
