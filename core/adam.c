@@ -7,9 +7,12 @@
 #include "core/adam.h"
 
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "core/arena.h"
+#include "core/checkpoint.h"
 #include "core/error.h"
 #include "core/threads.h"
 
@@ -120,5 +123,63 @@ int bh_adam_step(bh_adam *a) {
   };
   bh_parallel_for(a->size, ADAM_GRAIN, adam_part, &j);
   a->step++;
+  return BH_OK;
+}
+
+/* ---- checkpoints ---- */
+
+static void moment_name(char *buf, size_t len, const char *prefix, char which, const char *name) {
+  snprintf(buf, len, "%s.%c.%s", prefix, which, name);
+}
+
+int bh_adam_save(const bh_adam *a, bh_ckpt_writer *w, const char *prefix) {
+  const bh_params *p = a->p;
+  char name[512];
+  for (int i = 0; i < p->n; i++) {
+    const bh_tensor *t = p->t[i];
+    for (int k = 0; k < 2; k++) {
+      moment_name(name, sizeof name, prefix, k ? 'v' : 'm', t->name);
+      const float *src = (k ? a->v : a->m) + p->offset[i];
+      int st = bh_ckpt_add_tensor(w, name, t->ndim, t->shape, src);
+      if (st != BH_OK) return st;
+    }
+  }
+  snprintf(name, sizeof name, "%s.step", prefix);
+  int st = bh_ckpt_add_i64(w, name, (int64_t)a->step);
+  const struct { const char *key; double value; } cfg[] = {
+      {"lr", a->cfg.lr},   {"beta1", a->cfg.beta1},          {"beta2", a->cfg.beta2},
+      {"eps", a->cfg.eps}, {"weight_decay", a->cfg.weight_decay}, {"decoupled", a->cfg.decoupled},
+  };
+  for (size_t k = 0; st == BH_OK && k < sizeof cfg / sizeof cfg[0]; k++) {
+    snprintf(name, sizeof name, "%s.%s", prefix, cfg[k].key);
+    st = bh_ckpt_add_f64(w, name, cfg[k].value);
+  }
+  return st;
+}
+
+int bh_adam_load(bh_adam *a, const bh_ckpt *ck, const char *prefix) {
+  const bh_params *p = a->p;
+  char name[512];
+  int64_t step;
+  snprintf(name, sizeof name, "%s.step", prefix);
+  if (bh_ckpt_find_i64(ck, name, &step) != BH_OK || step < 0)
+    return bh_error(BH_EFORMAT, "checkpoint: no optimiser step count '%s'", name);
+  /* check everything before changing anything */
+  for (int pass = 0; pass < 2; pass++)
+    for (int i = 0; i < p->n; i++) {
+      const bh_tensor *t = p->t[i];
+      for (int k = 0; k < 2; k++) {
+        int ndim, shape[BH_MAX_DIMS];
+        moment_name(name, sizeof name, prefix, k ? 'v' : 'm', t->name);
+        const float *src = bh_ckpt_find_tensor(ck, name, &ndim, shape);
+        int same = src && ndim == t->ndim;
+        for (int d = 0; same && d < ndim; d++) same = shape[d] == t->shape[d];
+        if (!same)
+          return bh_error(BH_EFORMAT, "checkpoint: optimiser state '%s' missing or of another shape",
+                          name);
+        if (pass == 1) memcpy((k ? a->v : a->m) + p->offset[i], src, t->size * sizeof(float));
+      }
+    }
+  a->step = (long)step;
   return BH_OK;
 }

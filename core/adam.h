@@ -49,4 +49,13 @@ void bh_adam_free(bh_adam *a);
  * after bh_adam_alloc (its new tensors would have no moments). */
 int bh_adam_step(bh_adam *a);
 
+/* Checkpoints: the moments of every tensor as "<prefix>.m.<name>" / "<prefix>.v.<name>", the
+ * step count as "<prefix>.step" and the config as "<prefix>.lr" etc.  Loading checks that every
+ * tensor is present with its shape and restores step and moments (the config stays as given,
+ * so a resumed run may change its learning rate). */
+struct bh_ckpt_writer;
+struct bh_ckpt;
+int bh_adam_save(const bh_adam *a, struct bh_ckpt_writer *w, const char *prefix);
+int bh_adam_load(bh_adam *a, const struct bh_ckpt *ck, const char *prefix);
+
 #endif
