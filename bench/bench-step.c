@@ -178,8 +178,15 @@ int main(int argc, char **argv) {
   /* ---- full training steps ---- */
   int warm = 3;
   double *t_step = malloc(sizeof(double) * (size_t)steps);
+  double t_fwd = 0, t_bwd = 0, t_adam = 0; /* summed over the timed steps */
+  long faults_before = 0;
   float last_loss = 0.0f;
   for (int s = -warm; s < steps; s++) {
+    if (s == 0) {
+      struct rusage ru0;
+      getrusage(RUSAGE_SELF, &ru0);
+      faults_before = ru0.ru_minflt + ru0.ru_majflt;
+    }
     double t0 = now_s();
     bh_ctx_reset(ctx);
     int shape[2] = {BATCH, NPIX};
@@ -187,14 +194,23 @@ int main(int argc, char **argv) {
                                   shape);
     bh_params_zero_grad(m.params);
     bh_tensor *loss = vae_loss(ctx, &m, x, bh_rng_stream(rng, "noise"));
+    double t1 = now_s();
     if (!loss || bh_backward(ctx, loss) != BH_OK) {
       fprintf(stderr, "bench-step: %s\n", bh_error_message());
       return 1;
     }
+    double t2 = now_s();
     bh_adam_step(adam);
+    double t3 = now_s();
     last_loss = loss->data[0];
-    if (s >= 0) t_step[s] = now_s() - t0;
+    if (s >= 0) {
+      t_step[s] = t3 - t0;
+      t_fwd += t1 - t0, t_bwd += t2 - t1, t_adam += t3 - t2;
+    }
   }
+  struct rusage ru1;
+  getrusage(RUSAGE_SELF, &ru1);
+  double faults_per_step = (double)(ru1.ru_minflt + ru1.ru_majflt - faults_before) / steps;
 
   /* ---- the same step's GEMMs alone ---- */
   gemm_bufs g;
@@ -223,11 +239,14 @@ int main(int argc, char **argv) {
            "\"images_per_s\": %.1f, \"gemm_images_per_s\": %.1f, \"ratio\": %.4f, "
            "\"step_ms\": %.3f, \"gemm_ms\": %.3f, \"gflops\": %.2f, \"gemm_gflops\": %.2f, "
            "\"flop_per_step\": %.0f, \"params\": %zu, \"peak_rss_mib\": %.1f, "
-           "\"arena_peak_mib\": %.2f, \"loss\": %.4f, \"openblas\": \"%s\"}\n",
+           "\"arena_peak_mib\": %.2f, \"page_faults_per_step\": %.1f, \"forward_ms\": %.3f, "
+           "\"backward_ms\": %.3f, \"adam_ms\": %.3f, \"loss\": %.4f, \"openblas\": \"%s\"}\n",
            BATCH, steps, threads, img_s, gemm_img_s, img_s / gemm_img_s, 1e3 * step_s,
            1e3 * gemm_s, flops / step_s / 1e9, flops / gemm_s / 1e9, flops,
            bh_params_count(m.params), peak_mib,
-           (double)bh_arena_peak(bh_ctx_arena(ctx)) / (1 << 20), last_loss, openblas_get_config());
+           (double)bh_arena_peak(bh_ctx_arena(ctx)) / (1 << 20), faults_per_step,
+           1e3 * t_fwd / steps, 1e3 * t_bwd / steps, 1e3 * t_adam / steps, last_loss,
+           openblas_get_config());
   } else {
     printf("fc-vae training step, batch %d, %d threads, median of %d steps\n", BATCH, threads,
            steps);
@@ -239,6 +258,8 @@ int main(int argc, char **argv) {
     printf("  params %zu, %.2f GFLOP per step, peak RSS %.1f MiB, arena peak %.2f MiB\n",
            bh_params_count(m.params), flops / 1e9, peak_mib,
            (double)bh_arena_peak(bh_ctx_arena(ctx)) / (1 << 20));
+    printf("  mean per step: forward %.2f ms, backward %.2f ms, Adam %.2f ms; %.1f page faults\n",
+           1e3 * t_fwd / steps, 1e3 * t_bwd / steps, 1e3 * t_adam / steps, faults_per_step);
     printf("  final loss %.4f; OpenBLAS %s\n", last_loss, openblas_get_config());
   }
   for (int l = 0; l <= NLAYERS; l++) {

@@ -173,13 +173,9 @@ bh_tensor *bh_grid_sample(bh_ctx *ctx, bh_tensor *img, bh_tensor *grid, int alig
     return bh_error_shapes("grid_sample", "the image has no pixels", img, grid);
   grid_plan *pl = bh_ctx_push(ctx, sizeof *pl);
   if (!pl) return NULL;
-  *pl = (grid_plan){.n = img->shape[0],
-                    .c = img->shape[1],
-                    .hi = img->shape[2],
-                    .wi = img->shape[3],
-                    .ho = grid->shape[1],
-                    .wo = grid->shape[2],
-                    .align_corners = align_corners != 0};
+  memset(pl, 0, sizeof *pl);
+  pl->n = img->shape[0], pl->c = img->shape[1], pl->hi = img->shape[2], pl->wi = img->shape[3];
+  pl->ho = grid->shape[1], pl->wo = grid->shape[2], pl->align_corners = align_corners != 0;
   unnormalise(0.0f, pl->wi, pl->align_corners, &pl->sx);
   unnormalise(0.0f, pl->hi, pl->align_corners, &pl->sy);
   const size_t p = (size_t)pl->ho * pl->wo, plane = (size_t)pl->hi * pl->wi;

@@ -12,6 +12,7 @@
 #include "core/error.h"
 #include "core/fastmath.h"
 #include "core/ops.h"
+#include "core/threads.h"
 
 #define LOG_2PI 1.8378770664093454836f
 
@@ -31,13 +32,13 @@ static int same_shape_or_error(const char *op, const bh_tensor *a, const bh_tens
  * σ(l) = 1/(1+e) for l ≥ 0, e/(1+e) for l < 0.  When a gradient is wanted, forward computes
  * dL/dl = σ(l) − t alongside (e is already there) and saves it: backward is one multiply.
  * exp and log1p are fastmath.h's branch-free versions (3× libm's scalar calls here: 1.5 against
- * 4.6 ms for 64 × 4096 with the gradient) and the selects are bit masks, so both loops
- * vectorise. */
+ * 4.6 ms for 64 × 4096 with the gradient; log1p on [0, 1] only, 1.8× faster again) and the
+ * selects are bit masks, so both loops vectorise. */
 static void bce_row_terms(const float *restrict l, const float *restrict t, size_t f,
                           float *restrict term) {
   for (size_t j = 0; j < f; j++) {
-    float x = l[j], e = bh_fast_expf(-fabsf(x));
-    term[j] = bh_fm_select(x > 0.0f, x, 0.0f) - x * t[j] + bh_fast_log1pf(e);
+    float x = l[j], e = bh_fast_expf(-fabsf(x)); /* e in (0, 1]: the [0, 1] log1p applies */
+    term[j] = bh_fm_select(x > 0.0f, x, 0.0f) - x * t[j] + bh_fast_log1p_unitf(e);
   }
 }
 
@@ -45,8 +46,29 @@ static void bce_row_terms_grad(const float *restrict l, const float *restrict t,
                                float *restrict term, float *restrict dl) {
   for (size_t j = 0; j < f; j++) {
     float x = l[j], e = bh_fast_expf(-fabsf(x));
-    term[j] = bh_fm_select(x > 0.0f, x, 0.0f) - x * t[j] + bh_fast_log1pf(e);
+    term[j] = bh_fm_select(x > 0.0f, x, 0.0f) - x * t[j] + bh_fast_log1p_unitf(e);
     dl[j] = bh_fm_select(x >= 0.0f, 1.0f, e) / (1.0f + e) - t[j];
+  }
+}
+
+/* Rows are independent, so the forward is split over the thread pool by rows (each row's sum
+ * is computed whole by one thread: the result does not depend on the split). */
+typedef struct bce_job {
+  const float *logits, *target;
+  float *term, *dl, *y;
+  size_t f;
+} bce_job;
+
+static void bce_rows(size_t begin, size_t end, void *arg) {
+  const bce_job *j = arg;
+  for (size_t i = begin; i < end; i++) {
+    const float *l = j->logits + i * j->f, *t = j->target + i * j->f;
+    float *term = j->term + i * j->f;
+    if (j->dl)
+      bce_row_terms_grad(l, t, j->f, term, j->dl + i * j->f);
+    else
+      bce_row_terms(l, t, j->f, term);
+    j->y[i] = row_sum(term, j->f);
   }
 }
 
@@ -77,19 +99,14 @@ bh_tensor *bh_bce_logits(bh_ctx *ctx, bh_tensor *logits, const float *target) {
   int n = bh_tensor_rows(logits);
   size_t f = bh_tensor_cols(logits);
   bh_tensor *y = bh_tensor_new1(ctx, n);
-  float *term = bh_ctx_push(ctx, f * sizeof(float)); /* one row, reused */
+  float *term = bh_ctx_push(ctx, logits->size * sizeof(float));
   if (!y || !term) return NULL;
   int grad = bh_ctx_wants_grad(ctx, 1, &logits);
   float *dl = grad ? bh_ctx_push(ctx, logits->size * sizeof(float)) : NULL;
   if (grad && !dl) return NULL;
-  for (int i = 0; i < n; i++) {
-    const float *l = logits->data + (size_t)i * f, *t = target + (size_t)i * f;
-    if (grad)
-      bce_row_terms_grad(l, t, f, term, dl + (size_t)i * f);
-    else
-      bce_row_terms(l, t, f, term);
-    y->data[i] = row_sum(term, f);
-  }
+  bce_job job = {logits->data, target, term, dl, y->data, f};
+  /* grain: rows worth ≥ 16k elements per thread */
+  bh_parallel_for((size_t)n, f >= 16384 ? 1 : 16384 / f, bce_rows, &job);
   if (grad) {
     bh_node *nd = bh_ctx_record(ctx, "bce_logits", bce_backward, y, 1, &logits);
     if (!nd) return NULL;

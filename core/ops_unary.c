@@ -9,9 +9,26 @@
  */
 #include "core/fastmath.h"
 #include "core/ops.h"
+#include "core/threads.h"
 
 /* y[i] = f(x[i]) for n elements; p is the op's float parameter (slope, scale, constant). */
 typedef void (*unary_forward_fn)(const float *x, float *y, size_t n, float p);
+
+/* Large forwards are split over the thread pool (elementwise, so the result does not depend on
+ * the split); below this many elements a second thread costs more than it saves. */
+#define UNARY_GRAIN 32768
+
+typedef struct unary_job {
+  unary_forward_fn forward;
+  const float *x;
+  float *y;
+  float p;
+} unary_job;
+
+static void unary_part(size_t begin, size_t end, void *arg) {
+  const unary_job *j = arg;
+  j->forward(j->x + begin, j->y + begin, end - begin, j->p);
+}
 
 /* Forward into a new tensor shaped like x, and record `backward` (with fp[0] = p) when x needs
  * a gradient.  NULL in, NULL out. */
@@ -20,7 +37,8 @@ static bh_tensor *unary_run(bh_ctx *ctx, bh_tensor *x, const char *op, unary_for
   if (!x) return NULL;
   bh_tensor *y = bh_tensor_new(ctx, x->ndim, x->shape);
   if (!y) return NULL;
-  forward(x->data, y->data, x->size, p);
+  unary_job job = {forward, x->data, y->data, p};
+  bh_parallel_for(x->size, UNARY_GRAIN, unary_part, &job);
   if (bh_ctx_wants_grad(ctx, 1, &x)) {
     bh_node *nd = bh_ctx_record(ctx, op, backward, y, 1, &x);
     if (!nd) return NULL;

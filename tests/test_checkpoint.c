@@ -16,61 +16,22 @@
 #include <unistd.h>
 #include <zlib.h>
 
+#include "tests/testfiles.h"
 #include "core/checkpoint.h"
 #include "core/error.h"
 #include "core/params.h"
 
 /* ---------------------------------------------------------------- helpers */
 
-static char g_dir[64];
-
 static int setup_dir(void **state) {
   (void)state;
-  snprintf(g_dir, sizeof g_dir, "/tmp/bh_test_ckpt_XXXXXX");
-  return mkdtemp(g_dir) ? 0 : -1;
+  return tf_tmpdir_make("ckpt");
 }
 
 static int remove_dir(void **state) {
   (void)state;
-  DIR *d = opendir(g_dir);
-  if (!d) return -1;
-  struct dirent *e;
-  char p[512];
-  while ((e = readdir(d)))
-    if (strcmp(e->d_name, ".") && strcmp(e->d_name, "..")) {
-      snprintf(p, sizeof p, "%s/%s", g_dir, e->d_name);
-      unlink(p);
-    }
-  closedir(d);
-  return rmdir(g_dir);
+  return tf_tmpdir_remove();
 }
-
-static const char *tpath(char *out, const char *name) {
-  snprintf(out, 256, "%s/%s", g_dir, name);
-  return out;
-}
-
-static void write_bytes(const char *path, const void *p, size_t n) {
-  FILE *f = fopen(path, "wb");
-  assert_non_null(f);
-  assert_int_equal(fwrite(p, 1, n, f), n);
-  assert_int_equal(fclose(f), 0);
-}
-
-static unsigned char *read_bytes(const char *path, size_t *n) {
-  FILE *f = fopen(path, "rb");
-  assert_non_null(f);
-  fseek(f, 0, SEEK_END);
-  *n = (size_t)ftell(f);
-  fseek(f, 0, SEEK_SET);
-  unsigned char *b = malloc(*n + 1);
-  assert_non_null(b);
-  assert_int_equal(fread(b, 1, *n, f), *n);
-  fclose(f);
-  return b;
-}
-
-static int file_exists(const char *path) { return access(path, F_OK) == 0; }
 
 static void assert_msg_has(const char *needle) {
   const char *m = bh_error_message();
@@ -140,14 +101,14 @@ static void write_fixture(const char *path) {
 static void test_roundtrip_bit_exact(void **state) {
   (void)state;
   char path[256], tmp[256];
-  tpath(path, "rt.ckpt");
-  tpath(tmp, "rt.ckpt.tmp");
+  tf_path(path, "rt.ckpt");
+  tf_path(tmp, "rt.ckpt.tmp");
   bh_params *p = make_params(0);
   bh_ckpt_writer *w = make_writer(p);
   assert_int_equal(bh_ckpt_write(w, path), BH_OK);
   bh_ckpt_writer_free(w);
-  assert_true(file_exists(path));
-  assert_false(file_exists(tmp));
+  assert_true(tf_file_exists(path));
+  assert_false(tf_file_exists(tmp));
 
   bh_ckpt *ck = bh_ckpt_read(path);
   if (!ck) fail_msg("%s", bh_error_message());
@@ -222,9 +183,9 @@ static void test_roundtrip_bit_exact(void **state) {
 static void test_layout(void **state) {
   (void)state;
   char path[256];
-  write_fixture(tpath(path, "layout.ckpt"));
+  write_fixture(tf_path(path, "layout.ckpt"));
   size_t n;
-  unsigned char *b = read_bytes(path, &n);
+  unsigned char *b = tf_read_bytes(path, &n);
   assert_memory_equal(b, "BHIVCKPT", 8);
   assert_int_equal(b[8] | b[9] << 8, BH_CKPT_VERSION);
   assert_int_equal(b[12], 13);
@@ -242,10 +203,10 @@ static void test_layout(void **state) {
 static void test_every_byte_flip_detected(void **state) {
   (void)state;
   char path[256], bad[256];
-  write_fixture(tpath(path, "good.ckpt"));
-  tpath(bad, "flipped.ckpt");
+  write_fixture(tf_path(path, "good.ckpt"));
+  tf_path(bad, "flipped.ckpt");
   size_t n;
-  unsigned char *b = read_bytes(path, &n);
+  unsigned char *b = tf_read_bytes(path, &n);
   assert_true(n > 4000 && n < 20000);
   const unsigned char masks[3] = {0x01, 0x80, 0xff};
   int checked = 0;
@@ -254,7 +215,7 @@ static void test_every_byte_flip_detected(void **state) {
     if (pos >= 512 && pos + 64 < n && pos % 7) continue;
     unsigned char m = masks[pos % 3];
     b[pos] ^= m;
-    write_bytes(bad, b, n);
+    tf_write_bytes(bad, b, n);
     b[pos] ^= m;
     bh_error_clear();
     bh_ckpt *ck = bh_ckpt_read(bad);
@@ -266,22 +227,22 @@ static void test_every_byte_flip_detected(void **state) {
   assert_true(checked > 1000);
   /* the precise messages for a few places */
   b[3] ^= 1;
-  write_bytes(bad, b, n);
+  tf_write_bytes(bad, b, n);
   assert_null(bh_ckpt_read(bad));
   assert_msg_has("bad magic");
   b[3] ^= 1;
   b[8] ^= 2;
-  write_bytes(bad, b, n);
+  tf_write_bytes(bad, b, n);
   assert_null(bh_ckpt_read(bad));
   assert_msg_has("unsupported format version 3");
   b[8] ^= 2;
   b[n - 1] ^= 1;
-  write_bytes(bad, b, n);
+  tf_write_bytes(bad, b, n);
   assert_null(bh_ckpt_read(bad));
   assert_msg_has("CRC mismatch");
   b[n - 1] ^= 1;
   b[n / 2] ^= 1;
-  write_bytes(bad, b, n);
+  tf_write_bytes(bad, b, n);
   assert_null(bh_ckpt_read(bad));
   assert_msg_has("CRC mismatch");
   free(b);
@@ -290,13 +251,13 @@ static void test_every_byte_flip_detected(void **state) {
 static void test_truncation_detected(void **state) {
   (void)state;
   char path[256], cut[256];
-  write_fixture(tpath(path, "full.ckpt"));
-  tpath(cut, "cut.ckpt");
+  write_fixture(tf_path(path, "full.ckpt"));
+  tf_path(cut, "cut.ckpt");
   size_t n;
-  unsigned char *b = read_bytes(path, &n);
+  unsigned char *b = tf_read_bytes(path, &n);
   const size_t lens[] = {0, 1, 7, 8, 20, 31, 32, 35, 36, 100, n / 3, n / 2, n - 5, n - 4, n - 1};
   for (size_t i = 0; i < sizeof lens / sizeof lens[0]; i++) {
-    write_bytes(cut, b, lens[i]);
+    tf_write_bytes(cut, b, lens[i]);
     bh_error_clear();
     assert_null(bh_ckpt_read(cut));
     assert_int_equal(bh_error_code(), BH_EFORMAT);
@@ -307,13 +268,13 @@ static void test_truncation_detected(void **state) {
   unsigned char *longer = malloc(n + 3);
   memcpy(longer, b, n);
   memset(longer + n, 0, 3);
-  write_bytes(cut, longer, n + 3);
+  tf_write_bytes(cut, longer, n + 3);
   assert_null(bh_ckpt_read(cut));
   assert_msg_has("size mismatch");
   free(longer);
   free(b);
   /* and a file that does not exist */
-  assert_null(bh_ckpt_read(tpath(cut, "missing.ckpt")));
+  assert_null(bh_ckpt_read(tf_path(cut, "missing.ckpt")));
   assert_int_equal(bh_error_code(), BH_EIO);
   assert_msg_has("missing.ckpt");
 }
@@ -331,10 +292,10 @@ static void refresh_crc(unsigned char *b, size_t n) {
 static void test_lying_table_rejected(void **state) {
   (void)state;
   char path[256], bad[256];
-  write_fixture(tpath(path, "src.ckpt"));
-  tpath(bad, "lying.ckpt");
+  write_fixture(tf_path(path, "src.ckpt"));
+  tf_path(bad, "lying.ckpt");
   size_t n;
-  unsigned char *b = read_bytes(path, &n);
+  unsigned char *b = tf_read_bytes(path, &n);
   unsigned char *c = malloc(n);
   /* first record (t2, [5 x 3]) starts at 32: kind, ndim, name length, offset, bytes, dims */
   static const struct {
@@ -357,7 +318,7 @@ static void test_lying_table_rejected(void **state) {
     memcpy(c, b, n);
     put_le(c + lies[i].at, lies[i].v, lies[i].bytes);
     refresh_crc(c, n);
-    write_bytes(bad, c, n);
+    tf_write_bytes(bad, c, n);
     assert_null(bh_ckpt_read(bad));
     assert_int_equal(bh_error_code(), BH_EFORMAT);
     assert_msg_has(lies[i].needle);
@@ -369,7 +330,7 @@ static void test_lying_table_rejected(void **state) {
 static void test_load_params_mismatch(void **state) {
   (void)state;
   char path[256];
-  write_fixture(tpath(path, "p.ckpt"));
+  write_fixture(tf_path(path, "p.ckpt"));
   bh_ckpt *ck = bh_ckpt_read(path);
   assert_non_null(ck);
   /* a group with one tensor the checkpoint lacks: nothing is copied */
@@ -401,7 +362,7 @@ static void test_load_params_mismatch(void **state) {
 static void test_writer_errors(void **state) {
   (void)state;
   char path[256];
-  tpath(path, "never.ckpt");
+  tf_path(path, "never.ckpt");
   bh_ckpt_writer *w = bh_ckpt_writer_alloc();
   const int s[1] = {2};
   assert_int_equal(bh_ckpt_add_tensor(w, "a", 1, s, (float[]){1, 2}), BH_OK);
@@ -413,7 +374,7 @@ static void test_writer_errors(void **state) {
   assert_int_equal(bh_ckpt_write(w, path), BH_EINVAL);
   assert_msg_has("'a' added twice");
   assert_msg_has(path);
-  assert_false(file_exists(path));
+  assert_false(tf_file_exists(path));
   bh_ckpt_writer_free(w);
   /* a directory that does not exist */
   w = bh_ckpt_writer_alloc();
@@ -428,8 +389,8 @@ static void test_writer_errors(void **state) {
 static void test_atomic_replace(void **state) {
   (void)state;
   char path[256], tmp[256];
-  tpath(path, "atomic.ckpt");
-  tpath(tmp, "atomic.ckpt.tmp");
+  tf_path(path, "atomic.ckpt");
+  tf_path(tmp, "atomic.ckpt.tmp");
   bh_ckpt_writer *w = bh_ckpt_writer_alloc();
   assert_int_equal(bh_ckpt_add_i64(w, "step", 1), BH_OK);
   assert_int_equal(bh_ckpt_write(w, path), BH_OK);
@@ -454,7 +415,7 @@ static void test_atomic_replace(void **state) {
   signal(SIGXFSZ, prev);
   assert_int_equal(rc, BH_EIO);
   assert_msg_has(path);
-  assert_false(file_exists(tmp));
+  assert_false(tf_file_exists(tmp));
   bh_ckpt *ck = bh_ckpt_read(path);
   assert_non_null(ck);
   int64_t step;
@@ -464,7 +425,7 @@ static void test_atomic_replace(void **state) {
 
   /* without the limit the same writer succeeds and replaces the old file */
   assert_int_equal(bh_ckpt_write(w, path), BH_OK);
-  assert_false(file_exists(tmp));
+  assert_false(tf_file_exists(tmp));
   ck = bh_ckpt_read(path);
   assert_non_null(ck);
   assert_int_equal(bh_ckpt_find_i64(ck, "step", &step), BH_OK);
@@ -474,12 +435,12 @@ static void test_atomic_replace(void **state) {
   bh_ckpt_writer_free(w);
 
   /* a stale temporary file from a crashed run neither blocks nor confuses the next write */
-  write_bytes(tmp, "half a file", 11);
+  tf_write_bytes(tmp, "half a file", 11);
   w = bh_ckpt_writer_alloc();
   assert_int_equal(bh_ckpt_add_i64(w, "step", 3), BH_OK);
   assert_int_equal(bh_ckpt_write(w, path), BH_OK);
   bh_ckpt_writer_free(w);
-  assert_false(file_exists(tmp));
+  assert_false(tf_file_exists(tmp));
   assert_non_null(ck = bh_ckpt_read(path));
   assert_int_equal(bh_ckpt_find_i64(ck, "step", &step), BH_OK);
   assert_int_equal(step, 3);

@@ -11,6 +11,7 @@
 #include "core/error.h"
 #include "core/ops.h"
 #include "core/params.h"
+#include "tests/gradcheck.h"
 
 static void test_arena_alignment_and_reuse(void **state) {
   (void)state;
@@ -143,6 +144,27 @@ static void test_reshape_gradient(void **state) {
   bh_tensor_free(w);
 }
 
+static bh_tensor *build_reshape_linear(bh_ctx *ctx, bh_tensor **in, void *user) {
+  (void)user;
+  int s2[2] = {3, 4};
+  return bh_linear(ctx, bh_reshape(ctx, in[0], 2, s2), in[1], NULL);
+}
+
+/* reshape is the identity on data, so its gradient check runs through a linear layer (a
+ * bilinear map: the central difference is exact up to float rounding, eps 1e-2, tol 1e-3). */
+static void test_reshape_gradcheck(void **state) {
+  (void)state;
+  int s4[4] = {3, 2, 1, 2};
+  bh_tensor *x = bh_tensor_alloc(4, s4, 1), *w = bh_tensor_alloc2(5, 4, 1);
+  gc_fill_uniform(x, 21, -1, 1);
+  gc_fill_uniform(w, 22, -1, 1);
+  bh_tensor *in[2] = {x, w};
+  gc_opts o = {1e-2, 1e-3, 1e-3, 0};
+  assert_int_equal(gc_check("reshape", build_reshape_linear, in, 2, NULL, o), 0);
+  bh_tensor_free(x);
+  bh_tensor_free(w);
+}
+
 static void test_params_group(void **state) {
   (void)state;
   bh_params *p = bh_params_alloc();
@@ -202,6 +224,7 @@ int main(void) {
       cmocka_unit_test(test_backward_diamond_and_repeat),
       cmocka_unit_test(test_no_grad_and_errors),
       cmocka_unit_test(test_reshape_gradient),
+      cmocka_unit_test(test_reshape_gradcheck),
       cmocka_unit_test(test_params_group),
       cmocka_unit_test(test_gsl_runs_on_openblas),
   };

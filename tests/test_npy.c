@@ -11,62 +11,22 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "tests/testfiles.h"
 #include "core/error.h"
 #include "core/npy.h"
 #include "core/npz.h"
 
 /* ---------------------------------------------------------------- helpers */
 
-static char g_dir[64];
-
 static int setup_dir(void **state) {
   (void)state;
-  snprintf(g_dir, sizeof g_dir, "/tmp/bh_test_npy_XXXXXX");
-  return mkdtemp(g_dir) ? 0 : -1;
+  return tf_tmpdir_make("npy");
 }
 
 static int remove_dir(void **state) {
   (void)state;
-  DIR *d = opendir(g_dir);
-  if (!d) return -1;
-  struct dirent *e;
-  char p[512];
-  while ((e = readdir(d)))
-    if (strcmp(e->d_name, ".") && strcmp(e->d_name, "..")) {
-      snprintf(p, sizeof p, "%s/%s", g_dir, e->d_name);
-      unlink(p);
-    }
-  closedir(d);
-  return rmdir(g_dir);
+  return tf_tmpdir_remove();
 }
-
-/* g_dir/name into out. */
-static const char *tpath(char *out, const char *name) {
-  snprintf(out, 256, "%s/%s", g_dir, name);
-  return out;
-}
-
-static void write_bytes(const char *path, const void *p, size_t n) {
-  FILE *f = fopen(path, "wb");
-  assert_non_null(f);
-  assert_int_equal(fwrite(p, 1, n, f), n);
-  assert_int_equal(fclose(f), 0);
-}
-
-static unsigned char *read_bytes(const char *path, size_t *n) {
-  FILE *f = fopen(path, "rb");
-  assert_non_null(f);
-  fseek(f, 0, SEEK_END);
-  *n = (size_t)ftell(f);
-  fseek(f, 0, SEEK_SET);
-  unsigned char *b = malloc(*n + 1);
-  assert_non_null(b);
-  assert_int_equal(fread(b, 1, *n, f), *n);
-  fclose(f);
-  return b;
-}
-
-static int file_exists(const char *path) { return access(path, F_OK) == 0; }
 
 /* An npy file written the way numpy does it: magic, version, length, dict, spaces up to a
  * multiple of 64 minus one, '\n', data.  Built plainly here so it does not share code with the
@@ -101,7 +61,7 @@ static void assert_msg_has(const char *needle) {
  * both from a file and from memory. */
 static void expect_npy_error(const void *bytes, size_t n, const char *needle) {
   char p[256];
-  write_bytes(tpath(p, "bad.npy"), bytes, n);
+  tf_write_bytes(tf_path(p, "bad.npy"), bytes, n);
   bh_error_clear();
   assert_null(bh_npy_read(p));
   assert_int_equal(bh_error_code(), BH_EFORMAT);
@@ -140,7 +100,7 @@ static void test_npy_roundtrip_all_dtypes(void **state) {
   const int64_t shapes[3][3] = {{0}, {7}, {2, 3, 4}};
   const int ndims[3] = {0, 1, 3};
   char p[256];
-  tpath(p, "rt.npy");
+  tf_path(p, "rt.npy");
   for (size_t d = 0; d < sizeof ALL_DTYPES / sizeof ALL_DTYPES[0]; d++)
     for (int s = 0; s < 3; s++)
       for (int version = 1; version <= 2; version++) {
@@ -148,9 +108,9 @@ static void test_npy_roundtrip_all_dtypes(void **state) {
         assert_non_null(a);
         fill_pattern(a);
         assert_int_equal(bh_npy_write(p, a, version), BH_OK);
-        assert_false(file_exists(tpath((char[256]){0}, "rt.npy.tmp")));
+        assert_false(tf_file_exists(tf_path((char[256]){0}, "rt.npy.tmp")));
         size_t n;
-        unsigned char *raw = read_bytes(p, &n);
+        unsigned char *raw = tf_read_bytes(p, &n);
         /* the file: magic, the requested version, data at a multiple of 64, exact size */
         assert_memory_equal(raw, "\x93NUMPY", 6);
         assert_int_equal(raw[6], version);
@@ -335,7 +295,7 @@ static void test_npy_errors(void **state) {
   }
   /* a missing file is an I/O error naming it */
   char p[256];
-  assert_null(bh_npy_read(tpath(p, "nonexistent.npy")));
+  assert_null(bh_npy_read(tf_path(p, "nonexistent.npy")));
   assert_int_equal(bh_error_code(), BH_EIO);
   assert_msg_has("nonexistent.npy");
 }
@@ -347,7 +307,7 @@ static void test_npy_stream_chunks(void **state) {
   bh_array *a = bh_array_alloc(BH_DTYPE_U8, 3, shape);
   fill_pattern(a);
   char p[256];
-  assert_int_equal(bh_npy_write(tpath(p, "s.npy"), a, 0), BH_OK);
+  assert_int_equal(bh_npy_write(tf_path(p, "s.npy"), a, 0), BH_OK);
   bh_npy_stream *s = bh_npy_stream_open_file(p);
   assert_non_null(s);
   const bh_npy_header *h = bh_npy_stream_header(s);
@@ -477,12 +437,12 @@ static void test_npz_roundtrip(void **state) {
   bh_array *arr[NARR];
   make_arrays(arr);
   char p[256], t[256];
-  tpath(p, "rt.npz");
-  tpath(t, "rt.npz.tmp");
+  tf_path(p, "rt.npz");
+  tf_path(t, "rt.npz.tmp");
   const int flags[4] = {0, BH_NPZ_DEFLATE, BH_NPZ_ZIP64, BH_NPZ_DEFLATE | BH_NPZ_ZIP64};
   for (int f = 0; f < 4; f++) {
     write_archive(p, arr, flags[f]);
-    assert_false(file_exists(t));
+    assert_false(tf_file_exists(t));
     check_archive(p, arr, (flags[f] & BH_NPZ_DEFLATE) ? 8 : 0);
   }
   /* a mixed archive: stored, then deflated members */
@@ -522,9 +482,9 @@ static void test_npz_zip64_layout(void **state) {
   bh_array *arr[NARR];
   make_arrays(arr);
   char p[256];
-  write_archive(tpath(p, "z64.npz"), arr, BH_NPZ_ZIP64 | BH_NPZ_DEFLATE);
+  write_archive(tf_path(p, "z64.npz"), arr, BH_NPZ_ZIP64 | BH_NPZ_DEFLATE);
   size_t n;
-  unsigned char *b = read_bytes(p, &n);
+  unsigned char *b = tf_read_bytes(p, &n);
   /* first local header: sizes are sentinels, a 20-byte extra field with id 1 and 16 bytes */
   assert_int_equal(le32(b), 0x04034b50u);
   assert_int_equal(le32(b + 18), 0xffffffffu);
@@ -655,7 +615,7 @@ static void test_npz_python_fixtures(void **state) {
   size_t fn[3] = {sizeof PY_NPZ_STORED, sizeof PY_NPZ_DEFLATED, sizeof PY_NPZ_STREAMED};
   char p[256];
   for (int k = 0; k < 3; k++) {
-    write_bytes(tpath(p, "py.npz"), fx[k], fn[k]);
+    tf_write_bytes(tf_path(p, "py.npz"), fx[k], fn[k]);
     bh_npz *z = bh_npz_open(p);
     if (!z) fail_msg("%s", bh_error_message());
     assert_int_equal(bh_npz_count(z), 2);
@@ -690,7 +650,7 @@ static void test_npz_stream_large_member(void **state) {
   unsigned char *d = a->data;
   for (size_t i = 0; i < a->count; i++) d[i] = sprite_byte(i);
   char p[256];
-  bh_npz_writer *w = bh_npz_writer_open(tpath(p, "big.npz"), BH_NPZ_DEFLATE | BH_NPZ_ZIP64);
+  bh_npz_writer *w = bh_npz_writer_open(tf_path(p, "big.npz"), BH_NPZ_DEFLATE | BH_NPZ_ZIP64);
   assert_int_equal(bh_npz_writer_add(w, "imgs", a), BH_OK);
   assert_int_equal(bh_npz_writer_close(w), BH_OK);
   bh_array_free(a);
@@ -740,7 +700,7 @@ static unsigned char *one_member_archive(const char *path, size_t count, int fla
   assert_int_equal(bh_npz_writer_add(w, "v", a), BH_OK);
   assert_int_equal(bh_npz_writer_close(w), BH_OK);
   bh_array_free(a);
-  return read_bytes(path, n);
+  return tf_read_bytes(path, n);
 }
 
 static void test_npz_crc_mismatch(void **state) {
@@ -748,10 +708,10 @@ static void test_npz_crc_mismatch(void **state) {
   char p[256];
   size_t n;
   /* stored: flip one data byte early on; the error comes with the read of the last byte */
-  unsigned char *b = one_member_archive(tpath(p, "crc.npz"), 10000, 0, &n);
+  unsigned char *b = one_member_archive(tf_path(p, "crc.npz"), 10000, 0, &n);
   size_t data = 30 + le16(b + 26) + le16(b + 28);
   b[data + 1000] ^= 0x10; /* well past the 128-byte npy preamble */
-  write_bytes(p, b, n);
+  tf_write_bytes(p, b, n);
   bh_npz *z = bh_npz_open(p);
   assert_non_null(z);
   bh_npy_stream *s = bh_npz_open_npy(z, "v");
@@ -773,7 +733,7 @@ static void test_npz_crc_mismatch(void **state) {
   long c = find_sig(b, n, 0x02014b50u, 0);
   b[14] ^= 1;
   b[c + 16] ^= 1;
-  write_bytes(p, b, n);
+  tf_write_bytes(p, b, n);
   z = bh_npz_open(p);
   assert_non_null(z);
   assert_null(bh_npz_read_array(z, "v"));
@@ -783,7 +743,7 @@ static void test_npz_crc_mismatch(void **state) {
   b[c + 16] ^= 1;
   b[14] ^= 1;
   b[30 + le16(b + 26) + le16(b + 28) + 40] ^= 0xff;
-  write_bytes(p, b, n);
+  tf_write_bytes(p, b, n);
   z = bh_npz_open(p);
   assert_non_null(z);
   assert_null(bh_npz_read_array(z, "v"));
@@ -793,7 +753,7 @@ static void test_npz_crc_mismatch(void **state) {
   /* only the central CRC changed: the local header disagrees */
   b[30 + le16(b + 26) + le16(b + 28) + 40] ^= 0xff;
   b[c + 16] ^= 1;
-  write_bytes(p, b, n);
+  tf_write_bytes(p, b, n);
   z = bh_npz_open(p);
   assert_non_null(z);
   assert_null(bh_npz_read_array(z, "v"));
@@ -807,15 +767,15 @@ static void test_npz_truncated_and_malformed(void **state) {
   bh_array *arr[NARR];
   make_arrays(arr);
   char p[256], q[256];
-  tpath(p, "full.npz");
-  tpath(q, "cut.npz");
+  tf_path(p, "full.npz");
+  tf_path(q, "cut.npz");
   for (int f = 0; f < 2; f++) {
     write_archive(p, arr, f ? BH_NPZ_DEFLATE | BH_NPZ_ZIP64 : 0);
     size_t n;
-    unsigned char *b = read_bytes(p, &n);
+    unsigned char *b = tf_read_bytes(p, &n);
     const size_t cuts[] = {0, 10, 21, 100, n / 2, n - 60, n - 22, n - 1};
     for (size_t i = 0; i < sizeof cuts / sizeof cuts[0]; i++) {
-      write_bytes(q, b, cuts[i]);
+      tf_write_bytes(q, b, cuts[i]);
       bh_error_clear();
       assert_null(bh_npz_open(q));
       assert_int_equal(bh_error_code(), BH_EFORMAT);
@@ -827,14 +787,14 @@ static void test_npz_truncated_and_malformed(void **state) {
     unsigned char *m = malloc(n);
     memcpy(m, b, 200);
     memcpy(m + 200, b + cd, n - cd);
-    write_bytes(q, m, 200 + n - cd);
+    tf_write_bytes(q, m, 200 + n - cd);
     assert_null(bh_npz_open(q));
     assert_msg_has("corrupt");
     free(m);
     free(b);
   }
   /* not a zip at all */
-  write_bytes(q, "hello, this is not an archive at all", 36);
+  tf_write_bytes(q, "hello, this is not an archive at all", 36);
   assert_null(bh_npz_open(q));
   assert_msg_has("not a zip archive");
   /* a member that is not a supported npy */
