@@ -1,0 +1,2 @@
+/* cmd_data.c — not written yet. */
+#include "datasets/dataset.h"

@@ -1,0 +1,1 @@
+/* commands.h — not written yet. */

@@ -1,0 +1,2 @@
+/* bitstore.c — not written yet. */
+#include "datasets/dataset.h"

@@ -1,0 +1,1 @@
+/* bitstore.h — not written yet. */

@@ -1,0 +1,2 @@
+/* celeba.c — not written yet. */
+#include "datasets/dataset.h"

@@ -1,0 +1,1 @@
+/* celeba.h — not written yet. */

@@ -1,0 +1,2 @@
+/* dsprites.c — not written yet. */
+#include "datasets/dataset.h"

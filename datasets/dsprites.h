@@ -1,0 +1,1 @@
+/* dsprites.h — not written yet. */

@@ -1,0 +1,2 @@
+/* dsprites_npz.c — not written yet. */
+#include "datasets/dataset.h"

@@ -1,0 +1,1 @@
+/* idx.h — not written yet. */

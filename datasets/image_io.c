@@ -1,0 +1,2 @@
+/* image_io.c — not written yet. */
+#include "datasets/dataset.h"

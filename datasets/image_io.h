@@ -1,0 +1,1 @@
+/* image_io.h — not written yet. */

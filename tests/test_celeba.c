@@ -1,0 +1,2 @@
+/* test_celeba.c — not written yet: reports SKIP. */
+int main(void) { return 77; }

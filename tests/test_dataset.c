@@ -1,0 +1,2 @@
+/* test_dataset.c — not written yet: reports SKIP. */
+int main(void) { return 77; }

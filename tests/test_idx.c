@@ -1,0 +1,2 @@
+/* test_idx.c — not written yet: reports SKIP. */
+int main(void) { return 77; }
