@@ -14,7 +14,8 @@
 
 /* X(name, function, one-line summary) */
 #define BH_COMMAND_LIST(X) \
-  X("data", bh_cmd_data, "look at a dataset: info (sizes, factors, checksum), grid (PNG)")
+  X("data", bh_cmd_data, "look at a dataset: info (sizes, factors, checksum), grid (PNG)") \
+  X("metric", bh_cmd_metric, "a disentanglement metric: zdiff, sap, mig, mig-chen, factorvae, dci, probe")
 
 #define BH_DECLARE_COMMAND(name, fn, summary) int fn(int argc, char **argv);
 BH_COMMAND_LIST(BH_DECLARE_COMMAND)

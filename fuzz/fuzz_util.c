@@ -7,16 +7,16 @@
 #include <string.h>
 #include <unistd.h>
 
-static char folder[64];
-static char paths[4][320];
+static char folder[4096];
+static char paths[4][4200];
 static char names[4][64];
 
-/* Best effort: the files fz_file wrote and whatever a target put in one level of subfolders. */
+/* Best effort (an input that crashes the target skips it): the folder and everything in it. */
 static void remove_tree(const char *dir) {
   DIR *d = opendir(dir);
   if (!d) return;
   struct dirent *e;
-  char p[512];
+  char p[4400];
   while ((e = readdir(d)))
     if (strcmp(e->d_name, ".") && strcmp(e->d_name, "..")) {
       snprintf(p, sizeof p, "%s/%s", dir, e->d_name);
@@ -29,7 +29,10 @@ static void remove_tree(const char *dir) {
 static void remove_folder(void) { remove_tree(folder); }
 
 static void make_folder(void) {
-  const char *base = access("/dev/shm", W_OK) == 0 ? "/dev/shm" : "/tmp";
+  /* run.sh points BH_FUZZ_TMP at a folder of its own and removes it afterwards: an input that
+   * crashes the target skips the atexit clean-up below. */
+  const char *base = getenv("BH_FUZZ_TMP");
+  if (!base || !*base) base = access("/dev/shm", W_OK) == 0 ? "/dev/shm" : "/tmp";
   snprintf(folder, sizeof folder, "%s/bh_fuzz_XXXXXX", base);
   if (!mkdtemp(folder)) {
     perror("fuzz: mkdtemp");

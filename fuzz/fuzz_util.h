@@ -6,8 +6,9 @@
 #include <stdint.h>
 
 /* Write n bytes to <private tmp folder>/name and return its path (valid until the next call
- * with the same name).  The folder lives in /dev/shm when it can (no disk I/O per input) and is
- * removed at exit.  Harness failures (not the code under test) abort. */
+ * with the same name).  The folder is made in $BH_FUZZ_TMP, else in /dev/shm when it can (no
+ * disk I/O per input), else /tmp, and removed at exit.  Harness failures (not the code under
+ * test) abort. */
 const char *fz_file(const char *name, const void *data, size_t n);
 
 /* The private folder itself (created on first use). */

@@ -24,6 +24,14 @@ for t in $targets; do
   }
 done
 mkdir -p "$work"
+# The targets' scratch files (fuzz_util.c), on tmpfs when there is one; crashed inputs leave
+# theirs behind, so the whole folder goes at the end.
+shm=/dev/shm
+[ -d "$shm" ] && [ -w "$shm" ] || shm=$work
+BH_FUZZ_TMP=$(mktemp -d "$shm/bh_fuzz_run.XXXXXX") || exit 2
+export BH_FUZZ_TMP
+trap 'rm -rf "$BH_FUZZ_TMP"' EXIT
+trap 'exit 130' INT TERM
 rm -rf "$work/seeds"
 "$build/fuzz/fuzz-seeds" "$work/seeds" || exit 2
 
@@ -67,17 +75,19 @@ for t in $targets; do
   dict=""
   [ -f "$src/$t.dict" ] && dict="-dict=$src/$t.dict"
   echo "fuzz/run.sh: $t: ${secs}s (regressions: $reg)" >&2
+  stamp=$work/crashes/$t.started
+  : >"$stamp"
   "$bin" -fork=1 -ignore_crashes=1 -ignore_timeouts=1 -ignore_ooms=1 \
     -max_total_time="$secs" -max_len="$(max_len "$t")" -timeout=10 \
     -rss_limit_mb=2048 -malloc_limit_mb=512 \
     -artifact_prefix="$work/crashes/$t/" $dict \
     "$work/corpus/$t" "$work/seeds/$t" >"$work/$t.log" 2>&1
-  crashes=$(ls "$work/crashes/$t" | wc -l)
+  crashes=$(find "$work/crashes/$t" -type f -newer "$stamp" | wc -l) # this run's only
   execs=$(grep -o 'exec/s:\? [0-9]*' "$work/$t.log" | tail -n1)
   cov=$(grep -o 'cov: [0-9]*' "$work/$t.log" | tail -n1)
   corpus=$(ls "$work/corpus/$t" | wc -l)
   [ "$crashes" -eq 0 ] || status=1
-  summary="$summary$t: $cov, $execs, corpus $corpus, failing inputs $crashes, regressions $reg
+  summary="$summary$t: $cov, $execs, corpus $corpus, new failing inputs $crashes, regressions $reg
 "
 done
 printf '%s' "$summary"
