@@ -414,19 +414,43 @@ int bh_npy_stream_read(bh_npy_stream *s, void *buf, size_t n) {
 }
 
 bh_array *bh_npy_stream_read_array(bh_npy_stream *s) {
-  bh_array *a = bh_array_alloc(s->h.dtype, s->h.ndim, s->h.shape);
+  /* The header's size is only a claim until the bytes arrive: a 148-byte file may declare
+   * 6 GB (found by fuzz/fuzz-npy).  So the array starts with a zero-element buffer that grows
+   * by doubling, from at most 64 MiB, as data is read: memory never runs ahead of the data by
+   * more than 2×. */
+  int64_t none[BH_NPY_MAX_DIMS] = {0};
+  bh_array *a = bh_array_alloc(s->h.dtype, 1, none);
   if (!a) return NULL;
-  char *p = a->data;
-  /* chunked so that a zip member's CRC and inflate state are exercised the same way as by a
-   * streaming caller; one call would do too */
+  uint64_t total = s->h.data_bytes, got = 0, cap = 0;
+  const uint64_t first = (uint64_t)64 << 20, chunk = (uint64_t)1 << 24;
   while (s->remaining) {
-    size_t n = s->remaining < (1u << 24) ? (size_t)s->remaining : (1u << 24);
-    if (bh_npy_stream_read(s, p, n) != BH_OK) {
+    if (got == cap) {
+      uint64_t want = cap ? 2 * cap : first;
+      if (want > total) want = total;
+      char *grown = realloc(a->data, (size_t)want);
+      if (!grown) {
+        bh_error(BH_ENOMEM, "%s: out of memory reading %" PRIu64 " bytes of npy data", s->what,
+                 total);
+        bh_array_free(a);
+        return NULL;
+      }
+      a->data = grown;
+      cap = want;
+    }
+    /* chunked so that a zip member's CRC and inflate state are exercised the same way as by a
+     * streaming caller */
+    uint64_t n = s->remaining;
+    if (n > cap - got) n = cap - got;
+    if (n > chunk) n = chunk;
+    if (bh_npy_stream_read(s, (char *)a->data + got, (size_t)n) != BH_OK) {
       bh_array_free(a);
       return NULL;
     }
-    p += n;
+    got += n;
   }
+  a->ndim = s->h.ndim;
+  for (int i = 0; i < BH_NPY_MAX_DIMS; i++) a->shape[i] = i < s->h.ndim ? s->h.shape[i] : 0;
+  a->count = bh_dtype_size(s->h.dtype) ? (size_t)(total / bh_dtype_size(s->h.dtype)) : 0;
   char extra;
   int64_t r = read_full(s, &extra, 1);
   if (r != 0) {

@@ -100,6 +100,8 @@ static char *text_line(text *t) {
 
 /* Upper bound on the lines left (for sizing arrays by the file, not by a declared count). */
 static size_t text_lines_left(const text *t) {
+  /* after a last line without '\n', text_line() leaves p one past the end (fuzz/fuzz-celeba) */
+  if (t->p >= t->buf + t->len) return 1;
   size_t n = 1;
   for (const char *q = t->p; (q = memchr(q, '\n', (size_t)(t->buf + t->len - q))); q++) n++;
   return n;

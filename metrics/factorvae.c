@@ -147,6 +147,8 @@ int bh_metric_factorvae(bh_dataset *ds, const bh_repr *rep, gsl_rng *r, int batc
   json_object_set_new(det, "train_accuracy", json_real(100.0 * train_acc));
   json_object_set_new(det, "eval_accuracy", json_real(100.0 * eval_acc));
   json_object_set_new(det, "num_active_dims", json_integer(A));
+  /* dlib reports the length of its boolean mask here (= D), a quirk kept for comparison */
+  json_object_set_new(det, "num_active_dims_dlib", json_integer(D));
   json_object_set_new(det, "num_variance_estimate", json_integer(FVAE_NUM_VARIANCE));
   json_object_set_new(det, "global_variances", bh_metric_json_vector(b.gvar, D));
   json_t *act = json_array();

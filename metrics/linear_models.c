@@ -2,6 +2,7 @@
  * BFGS), their prediction, and the sampler encode helper.  See linear_models.h. */
 #include "metrics/linear_models.h"
 
+#include <gsl/gsl_errno.h>
 #include <gsl/gsl_multimin.h>
 #include <linear.h>
 #include <math.h>
@@ -175,6 +176,8 @@ int bh_logreg_fit_multinomial(const float *x, size_t n, int d, const int *y, int
     return bh_error(BH_EINVAL, "bh_logreg_fit_multinomial: C %g and max_iter %d must be > 0", C,
                     max_iter);
   const size_t np = (size_t)nclasses * (d + 1);
+  /* GSL's default handler aborts on an allocation failure: report it as a status instead. */
+  gsl_error_handler_t *old_handler = gsl_set_error_handler_off();
   double *z = malloc((size_t)nclasses * sizeof *z);
   gsl_vector *p0 = gsl_vector_calloc(np);
   gsl_multimin_fdfminimizer *s =
@@ -211,6 +214,7 @@ done:
   if (s) gsl_multimin_fdfminimizer_free(s);
   if (p0) gsl_vector_free(p0);
   free(z);
+  gsl_set_error_handler(old_handler);
   return st;
 }
 

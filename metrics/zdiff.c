@@ -11,24 +11,22 @@
 #include "metrics/linear_models.h"
 #include "metrics/metrics.h"
 
+/* The two batches live back to back (F1 then F2), so each point costs one image fetch and one
+ * call of the representation on 2·batch rows. */
 typedef struct zdiff_buf {
-  int *f1, *f2;        /* batch × K factor vectors */
-  float *images;       /* batch × image size */
-  float *r1, *r2;      /* batch × D codes */
+  int *f;        /* 2·batch × K factor vectors: F1 rows then F2 rows */
+  float *images; /* 2·batch × image size */
+  float *codes;  /* 2·batch × D: R1 rows then R2 rows */
 } zdiff_buf;
 
-static void zdiff_buf_free(zdiff_buf *b) {
-  free(b->f1), free(b->f2), free(b->images), free(b->r1), free(b->r2);
-}
+static void zdiff_buf_free(zdiff_buf *b) { free(b->f), free(b->images), free(b->codes); }
 
 static int zdiff_buf_alloc(zdiff_buf *b, const bh_dataset *ds, int batch, int dim) {
-  size_t nb = (size_t)batch;
-  b->f1 = malloc(nb * ds->nfactors * sizeof *b->f1);
-  b->f2 = malloc(nb * ds->nfactors * sizeof *b->f2);
+  size_t nb = 2 * (size_t)batch;
+  b->f = malloc(nb * ds->nfactors * sizeof *b->f);
   b->images = malloc(nb * bh_dataset_image_size(ds) * sizeof *b->images);
-  b->r1 = malloc(nb * dim * sizeof *b->r1);
-  b->r2 = malloc(nb * dim * sizeof *b->r2);
-  if (b->f1 && b->f2 && b->images && b->r1 && b->r2) return BH_OK;
+  b->codes = malloc(nb * dim * sizeof *b->codes);
+  if (b->f && b->images && b->codes) return BH_OK;
   zdiff_buf_free(b);
   return bh_error(BH_ENOMEM, "zdiff: no memory for batches of %d", batch);
 }
@@ -37,18 +35,18 @@ static int zdiff_buf_alloc(zdiff_buf *b, const bh_dataset *ds, int batch, int di
 static int zdiff_point(bh_dataset *ds, const bh_repr *rep, gsl_rng *r, int batch, zdiff_buf *b,
                        float *feature, int *label) {
   const int K = ds->nfactors, D = rep->dim;
+  const size_t nb = (size_t)batch;
+  int *f1 = b->f, *f2 = b->f + nb * K;
   int k = (int)gsl_rng_uniform_int(r, (unsigned long)K);
-  int st = bh_dataset_sample_factors(ds, r, (size_t)batch, b->f1);
-  if (!st) st = bh_dataset_sample_factors(ds, r, (size_t)batch, b->f2);
+  int st = bh_dataset_sample_factors(ds, r, nb, f1);
+  if (!st) st = bh_dataset_sample_factors(ds, r, nb, f2);
   if (st) return st;
-  for (int i = 0; i < batch; i++) b->f2[(size_t)i * K + k] = b->f1[(size_t)i * K + k];
-  if ((st = bh_metric_encode_factors(ds, rep, b->f1, (size_t)batch, b->images, b->r1)) ||
-      (st = bh_metric_encode_factors(ds, rep, b->f2, (size_t)batch, b->images, b->r2)))
-    return st;
+  for (size_t i = 0; i < nb; i++) f2[i * K + k] = f1[i * K + k];
+  if ((st = bh_metric_encode_factors(ds, rep, b->f, 2 * nb, b->images, b->codes))) return st;
+  const float *r1 = b->codes, *r2 = b->codes + nb * D;
   for (int j = 0; j < D; j++) {
     double s = 0.0;
-    for (int i = 0; i < batch; i++)
-      s += fabs((double)b->r1[(size_t)i * D + j] - (double)b->r2[(size_t)i * D + j]);
+    for (size_t i = 0; i < nb; i++) s += fabs((double)r1[i * D + j] - (double)r2[i * D + j]);
     feature[j] = (float)(s / batch);
   }
   *label = k;
@@ -84,7 +82,7 @@ int bh_metric_zdiff(bh_dataset *ds, const bh_repr *rep, gsl_rng *r, int batch, s
   int st = zdiff_check(ds, rep, r, batch, n_train, n_eval, variant, out);
   if (st) return st;
   const int D = rep->dim, K = ds->nfactors;
-  zdiff_buf b;
+  zdiff_buf b = {0};
   if ((st = zdiff_buf_alloc(&b, ds, batch, D))) return st;
   float *xtr = malloc(n_train * D * sizeof *xtr), *xev = malloc(n_eval * D * sizeof *xev);
   int *ytr = malloc(n_train * sizeof *ytr), *yev = malloc(n_eval * sizeof *yev);

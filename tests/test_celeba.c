@@ -735,6 +735,11 @@ static void test_celeba_attr_errors(void **state) {
   /* bad values */
   two_records(b, 2, 7, "0");
   expect_open_error(b, PART2, BH_SPLIT_ALL, "list_attr_celeba.txt:4: Big_Nose = '0', expected 1 or -1");
+  /* fuzz/regress/celeba: the names line is the file's last, without a newline (read past the
+   * buffer before the fix): an error, not a crash */
+  attr_header(b, 1, 40);
+  b[strlen(b) - 1] = '\0';
+  expect_open_error(b, PART2, BH_SPLIT_ALL, "list_attr_celeba.txt");
   two_records(b, 2, 39, "+1x");
   expect_open_error(b, PART2, BH_SPLIT_ALL, "list_attr_celeba.txt:4: Young = '+1x'");
   /* count mismatches: fewer and more records than declared */

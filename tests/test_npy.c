@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include "tests/testfiles.h"
@@ -819,8 +820,44 @@ static void test_npz_truncated_and_malformed(void **state) {
   free_arrays(arr);
 }
 
+/* fuzz/regress/npy: 148 bytes declaring a 6 GB '|u1' array.  The reader must fail on the
+ * missing data without first allocating what the header claims: run under an address-space
+ * limit 1 GiB above what the process maps now. */
+static void test_npy_hostile_size_no_huge_alloc(void **state) {
+  (void)state;
+  char buf[256];
+  const char dict[] = "{'descr': '|u1', 'fortran_order': False, 'shape': (2999999998, 2), }";
+  size_t hl = 64 - 10; /* header padded so that 10 + hl is a multiple of 64 */
+  while (hl < sizeof dict) hl += 64;
+  memcpy(buf, "\x93NUMPY\x01\x00", 8);
+  buf[8] = (char)(hl & 0xff), buf[9] = (char)(hl >> 8);
+  memset(buf + 10, ' ', hl);
+  memcpy(buf + 10, dict, sizeof dict - 1);
+  buf[10 + hl - 1] = '\n';
+  memset(buf + 10 + hl, 1, 20); /* 20 bytes of data */
+  size_t len = 10 + hl + 20;
+
+  long pages = 0;
+  FILE *f = fopen("/proc/self/statm", "r");
+  assert_non_null(f);
+  assert_int_equal(fscanf(f, "%ld", &pages), 1);
+  fclose(f);
+  struct rlimit old, lim;
+  assert_int_equal(getrlimit(RLIMIT_AS, &old), 0);
+  lim = old;
+  lim.rlim_cur = (rlim_t)pages * 4096 + ((rlim_t)1 << 30);
+  assert_int_equal(setrlimit(RLIMIT_AS, &lim), 0);
+  bh_error_clear();
+  bh_array *a = bh_npy_read_mem(buf, len, "hostile.npy");
+  setrlimit(RLIMIT_AS, &old);
+  assert_null(a);
+  assert_non_null(strstr(bh_error_message(), "hostile.npy"));
+  assert_non_null(strstr(bh_error_message(), "truncated"));
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
+      cmocka_unit_test(test_npy_hostile_size_no_huge_alloc),
       cmocka_unit_test(test_npy_roundtrip_all_dtypes),
       cmocka_unit_test(test_npy_numpy_fixture_and_encoder),
       cmocka_unit_test(test_npy_header_variants),
