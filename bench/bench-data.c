@@ -14,6 +14,7 @@
 #include <sys/resource.h>
 #include <time.h>
 
+#include "bench/bench_util.h"
 #include "core/error.h"
 #include "core/rng.h"
 #include "core/threads.h"
@@ -21,22 +22,6 @@
 #include "datasets/dsprites.h"
 
 #define BATCH 64
-
-static double now_s(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
-
-static int cmp_double(const void *a, const void *b) {
-  double x = *(const double *)a, y = *(const double *)b;
-  return (x > y) - (x < y);
-}
-
-static double median(double *v, int n) {
-  qsort(v, (size_t)n, sizeof *v, cmp_double);
-  return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
-}
 
 /* Median, and the 90th percentile, of reps random-batch unpacks (seconds). */
 static int time_batches(bh_dataset *ds, int reps, gsl_rng *g, double *med, double *p90) {
@@ -51,12 +36,12 @@ static int time_batches(bh_dataset *ds, int reps, gsl_rng *g, double *med, doubl
   int rc = BH_OK;
   for (int r = -10; r < reps && rc == BH_OK; r++) { /* 10 warm-up batches */
     for (int k = 0; k < BATCH; k++) idx[k] = gsl_rng_uniform_int(g, ds->n);
-    double t0 = now_s();
+    double t0 = bench_now_s();
     rc = ds->ops->images(ds, idx, BATCH, out);
-    if (r >= 0) t[r] = now_s() - t0;
+    if (r >= 0) t[r] = bench_now_s() - t0;
   }
   if (rc == BH_OK) {
-    *med = median(t, reps); /* sorts t */
+    *med = bench_median(t, reps); /* sorts t */
     *p90 = t[(size_t)(0.9 * (reps - 1))];
   }
   free(out);
@@ -92,9 +77,9 @@ int main(int argc, char **argv) {
   if (threads > 0) bh_threads_set(threads);
   threads = bh_threads_get();
 
-  double t0 = now_s();
+  double t0 = bench_now_s();
   bh_dataset *ds = bh_dsprites_generate();
-  double gen_s = now_s() - t0;
+  double gen_s = bench_now_s() - t0;
   if (!ds) {
     fprintf(stderr, "bench-data: %s\n", bh_error_message());
     return 1;
@@ -111,9 +96,9 @@ int main(int argc, char **argv) {
 
   double npz_s = -1, npz_mib = 0, npz_batch = 0, npz_p90 = 0;
   if (npz) {
-    t0 = now_s();
+    t0 = bench_now_s();
     bh_dataset *real = bh_dsprites_npz_open(npz);
-    npz_s = now_s() - t0;
+    npz_s = bench_now_s() - t0;
     if (!real || time_batches(real, reps, bh_rng_stream(rng, "npz"), &npz_batch, &npz_p90)) {
       fprintf(stderr, "bench-data: %s\n", bh_error_message());
       return 1;

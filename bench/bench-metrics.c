@@ -15,27 +15,12 @@
 #include <string.h>
 #include <time.h>
 
+#include "bench/bench_util.h"
 #include "core/error.h"
 #include "core/threads.h"
 #include "metrics/metrics.h"
 
 static const int SIZES[5] = {3, 6, 40, 32, 32};
-
-static double now_s(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
-
-static int cmp_double(const void *a, const void *b) {
-  double x = *(const double *)a, y = *(const double *)b;
-  return (x > y) - (x < y);
-}
-
-static double median(double *v, int n) {
-  qsort(v, (size_t)n, sizeof *v, cmp_double);
-  return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
-}
 
 /* n uniform dSprites factor rows and a d-dim code (d ≥ 5) carrying them with noise. */
 static int make_set(gsl_rng *g, size_t n, int d, bh_codes *c, bh_factors *f) {
@@ -96,9 +81,9 @@ static int run_chen(gsl_rng *g, double *secs, double *score) {
   if (!st) {
     bh_metric_result res;
     bh_metric_result_init(&res, "mig-chen");
-    double t0 = now_s();
+    double t0 = bench_now_s();
     st = bh_metric_mig_chen(&mu, &lv, &f, SIZES, use, 10000, g, &res);
-    *secs = now_s() - t0;
+    *secs = bench_now_s() - t0;
     *score = res.score;
     bh_metric_result_free(&res);
   }
@@ -143,11 +128,11 @@ int main(int argc, char **argv) {
   for (int w = 0; w < RUN_COUNT && !st; w++) {
     st = run_once(w, &c, &f, &tc, &tf, &score[w]); /* warm-up */
     for (int r = 0; r < reps && !st; r++) {
-      double t0 = now_s();
+      double t0 = bench_now_s();
       st = run_once(w, &c, &f, &tc, &tf, &score[w]);
-      t[r] = now_s() - t0;
+      t[r] = bench_now_s() - t0;
     }
-    if (!st) med[w] = median(t, reps);
+    if (!st) med[w] = bench_median(t, reps);
   }
   double chen_s = 0, chen_score = 0;
   if (!st && chen) st = run_chen(g, &chen_s, &chen_score);

@@ -21,6 +21,7 @@
 #include <sys/resource.h>
 #include <time.h>
 
+#include "bench/bench_util.h"
 #include "core/adam.h"
 #include "core/error.h"
 #include "core/ops.h"
@@ -36,22 +37,6 @@
 /* widths of the 7 linear layers: in → out */
 static const int LAYER_IN[NLAYERS] = {NPIX, 1200, 1200, ZDIM, 1200, 1200, 1200};
 static const int LAYER_OUT[NLAYERS] = {1200, 1200, 2 * ZDIM, 1200, 1200, 1200, NPIX};
-
-static double now_s(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
-
-static int cmp_double(const void *a, const void *b) {
-  double x = *(const double *)a, y = *(const double *)b;
-  return (x > y) - (x < y);
-}
-
-static double median(double *v, int n) {
-  qsort(v, (size_t)n, sizeof *v, cmp_double);
-  return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
-}
 
 typedef struct vae {
   bh_params *params;
@@ -187,21 +172,21 @@ int main(int argc, char **argv) {
       getrusage(RUSAGE_SELF, &ru0);
       faults_before = ru0.ru_minflt + ru0.ru_majflt;
     }
-    double t0 = now_s();
+    double t0 = bench_now_s();
     bh_ctx_reset(ctx);
     int shape[2] = {BATCH, NPIX};
     bh_tensor *x = bh_tensor_view(ctx, images + (size_t)((s + warm) % NBATCH) * BATCH * NPIX, 2,
                                   shape);
     bh_params_zero_grad(m.params);
     bh_tensor *loss = vae_loss(ctx, &m, x, bh_rng_stream(rng, "noise"));
-    double t1 = now_s();
+    double t1 = bench_now_s();
     if (!loss || bh_backward(ctx, loss) != BH_OK) {
       fprintf(stderr, "bench-step: %s\n", bh_error_message());
       return 1;
     }
-    double t2 = now_s();
+    double t2 = bench_now_s();
     bh_adam_step(adam);
-    double t3 = now_s();
+    double t3 = bench_now_s();
     last_loss = loss->data[0];
     if (s >= 0) {
       t_step[s] = t3 - t0;
@@ -223,12 +208,12 @@ int main(int argc, char **argv) {
   }
   double *t_gemm = malloc(sizeof(double) * (size_t)steps);
   for (int s = -warm; s < steps; s++) {
-    double t0 = now_s();
+    double t0 = bench_now_s();
     gemm_step(&m, &g);
-    if (s >= 0) t_gemm[s] = now_s() - t0;
+    if (s >= 0) t_gemm[s] = bench_now_s() - t0;
   }
 
-  double step_s = median(t_step, steps), gemm_s = median(t_gemm, steps);
+  double step_s = bench_median(t_step, steps), gemm_s = bench_median(t_gemm, steps);
   double flops = gemm_flops_per_step();
   double img_s = BATCH / step_s, gemm_img_s = BATCH / gemm_s;
   struct rusage ru;

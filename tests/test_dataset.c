@@ -472,41 +472,11 @@ static void test_open_idx(void **state) {
 
 /* ---------------------------------------------------------------- the bhivae binary */
 
-/* The binary under test: $BHIVAE, else ./bhivae (make check runs in the build folder), else
- * ../bhivae (run from tests/). */
-static const char *bhivae_path(void) {
-  const char *e = getenv("BHIVAE");
-  if (e && *e) return e;
-  if (access("./bhivae", X_OK) == 0) return "./bhivae";
-  return "../bhivae";
-}
+typedef tf_run_result run_result;
+#define bhivae_path tf_bhivae_path
 
-typedef struct run_result {
-  int status;
-  char out[8192];
-  char err[4096];
-} run_result;
-
-static void slurp(const char *path, char *buf, size_t cap) {
-  FILE *f = fopen(path, "rb");
-  size_t n = f ? fread(buf, 1, cap - 1, f) : 0;
-  buf[n] = '\0';
-  if (f) fclose(f);
-}
-
-/* Run `bhivae <args>` (args already shell-quoted where needed), capturing stdout, stderr and
- * the exit status. */
-static void run_bhivae(run_result *r, const char *args) {
-  char cmd[2048], o[256], e[256];
-  tf_path(o, "stdout.txt");
-  tf_path(e, "stderr.txt");
-  snprintf(cmd, sizeof cmd, "'%s' %s >'%s' 2>'%s' </dev/null", bhivae_path(), args, o, e);
-  int st = system(cmd);
-  assert_true(st != -1 && WIFEXITED(st));
-  r->status = WEXITSTATUS(st);
-  slurp(o, r->out, sizeof r->out);
-  slurp(e, r->err, sizeof r->err);
-}
+/* Run `bhivae <args>` (args already shell-quoted where needed). */
+static void run_bhivae(run_result *r, const char *args) { tf_run_bhivae(r, "%s", args); }
 
 /* stderr is exactly one line starting with `prefix`. */
 static void assert_one_line(const run_result *r, const char *prefix) {

@@ -19,45 +19,11 @@
 
 /* ---------------------------------------------------------------- running the binary */
 
-/* The binary under test: $BHIVAE, else ./bhivae (make check runs in the build folder), else
- * ../bhivae (run from tests/). */
-static const char *bhivae_path(void) {
-  const char *e = getenv("BHIVAE");
-  if (e && *e) return e;
-  if (access("./bhivae", X_OK) == 0) return "./bhivae";
-  return "../bhivae";
-}
+typedef tf_run_result run_result;
+#define bhivae_path tf_bhivae_path
 
-typedef struct run_result {
-  int status;
-  char out[16384];
-  char err[4096];
-} run_result;
-
-static void slurp(const char *path, char *buf, size_t cap) {
-  FILE *f = fopen(path, "rb");
-  size_t n = f ? fread(buf, 1, cap - 1, f) : 0;
-  buf[n] = '\0';
-  if (f) fclose(f);
-}
-
-/* Run `bhivae metric <args>` (the fixture paths need no quoting: mkdtemp names), capturing
- * stdout, stderr and the exit status. */
-static void run_metric(run_result *r, const char *fmt, ...) {
-  char args[2048], cmd[3072], o[256], e[256];
-  va_list ap;
-  va_start(ap, fmt);
-  vsnprintf(args, sizeof args, fmt, ap);
-  va_end(ap);
-  tf_path(o, "stdout.txt");
-  tf_path(e, "stderr.txt");
-  snprintf(cmd, sizeof cmd, "'%s' metric %s >'%s' 2>'%s' </dev/null", bhivae_path(), args, o, e);
-  int st = system(cmd);
-  assert_true(st != -1 && WIFEXITED(st));
-  r->status = WEXITSTATUS(st);
-  slurp(o, r->out, sizeof r->out);
-  slurp(e, r->err, sizeof r->err);
-}
+/* Run `bhivae metric <args>` (the fixture paths need no quoting: mkdtemp names). */
+#define run_metric(r, ...) tf_run_bhivae((r), "metric " __VA_ARGS__)
 
 /* stderr is exactly one line "bhivae: ..." containing `has` (when not NULL). */
 static void assert_one_line(const run_result *r, const char *has) {

@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 static char tmpdir[64];
@@ -58,3 +59,33 @@ unsigned char *tf_read_bytes(const char *path, size_t *n) {
 }
 
 int tf_file_exists(const char *path) { return access(path, F_OK) == 0; }
+
+const char *tf_bhivae_path(void) {
+  const char *e = getenv("BHIVAE");
+  if (e && *e) return e;
+  if (access("./bhivae", X_OK) == 0) return "./bhivae";
+  return "../bhivae";
+}
+
+static void slurp(const char *path, char *buf, size_t cap) {
+  FILE *f = fopen(path, "rb");
+  size_t n = f ? fread(buf, 1, cap - 1, f) : 0;
+  buf[n] = '\0';
+  if (f) fclose(f);
+}
+
+void tf_run_bhivae(tf_run_result *r, const char *fmt, ...) {
+  char args[2048], cmd[3072], o[256], e[256];
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(args, sizeof args, fmt, ap);
+  va_end(ap);
+  tf_path(o, "stdout.txt");
+  tf_path(e, "stderr.txt");
+  snprintf(cmd, sizeof cmd, "'%s' %s >'%s' 2>'%s' </dev/null", tf_bhivae_path(), args, o, e);
+  int st = system(cmd);
+  assert_true(st != -1 && WIFEXITED(st));
+  r->status = WEXITSTATUS(st);
+  slurp(o, r->out, sizeof r->out);
+  slurp(e, r->err, sizeof r->err);
+}

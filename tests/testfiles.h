@@ -16,4 +16,20 @@ void tf_write_bytes(const char *path, const void *p, size_t n);
 unsigned char *tf_read_bytes(const char *path, size_t *n);
 int tf_file_exists(const char *path);
 
+/* ---- running the built `bhivae` binary ---- */
+
+/* $BHIVAE, else ./bhivae (make check runs in the build folder), else ../bhivae (from tests/). */
+const char *tf_bhivae_path(void);
+
+typedef struct tf_run_result {
+  int status; /* exit status */
+  char out[16384];
+  char err[4096];
+} tf_run_result;
+
+/* Run `bhivae <args>` (printf-style; paths in the temporary folder need no quoting), stdin
+ * from /dev/null, capturing stdout, stderr (via files in the temporary folder) and the exit
+ * status. */
+void tf_run_bhivae(tf_run_result *r, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
 #endif
