@@ -15,6 +15,10 @@
 /* X(name, function, one-line summary) */
 #define BH_COMMAND_LIST(X) \
   X("data", bh_cmd_data, "look at a dataset: info (sizes, factors, checksum), grid (PNG)") \
+  X("train", bh_cmd_train, "train a model: --model M --data D --seed S --out DIR [--set k=v ...]") \
+  X("encode", bh_cmd_encode, "codes (encoder means) and factors/labels of a dataset as .npy") \
+  X("eval", bh_cmd_eval, "every metric of a trained model into DIR/eval.json") \
+  X("traverse", bh_cmd_traverse, "a PNG grid: each latent (or block) from -3 to 3, others fixed") \
   X("metric", bh_cmd_metric, "a disentanglement metric: zdiff, sap, mig, mig-chen, factorvae, dci, probe")
 
 #define BH_DECLARE_COMMAND(name, fn, summary) int fn(int argc, char **argv);

@@ -1,0 +1,16 @@
+/* baselines.h — the baseline model classes (one file each), registered in models/registry.c.
+ *   vae, betavae   baselines/vae.c        Kingma & Welling; Higgins et al. (β on the KL)
+ *   factorvae      baselines/factorvae.c  Kim & Mnih (γ·TC through a discriminator)
+ *   btcvae         baselines/btcvae.c     Chen et al. (α·MI + β·TC + γ·dimension-wise KL)
+ */
+#ifndef BH_BASELINES_H
+#define BH_BASELINES_H
+
+#include "models/model.h"
+
+extern const bh_model_class bh_vae_class;
+extern const bh_model_class bh_betavae_class;
+extern const bh_model_class bh_factorvae_class;
+extern const bh_model_class bh_btcvae_class;
+
+#endif

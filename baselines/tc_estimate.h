@@ -1,0 +1,4 @@
+/* tc_estimate.h — stub being written */
+#ifndef BH_TC_ESTIMATE_H
+#define BH_TC_ESTIMATE_H
+#endif

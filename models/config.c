@@ -1,0 +1,3 @@
+/* stub: being written */
+#include "models/model.h"
+typedef int bh_stub_config_;
