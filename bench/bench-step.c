@@ -7,7 +7,8 @@
  *   loss = mean_batch[ BCE-with-logits summed over pixels + KL(q(z|x) || N(0, I)) ]
  * A step is forward, backward and one Adam update.  The GEMM-only run issues the step's 20
  * sgemm calls (7 forward, 7 weight gradients, 6 input gradients: the first layer needs none)
- * with the same shapes and order, on the same threads: the bound the full step is compared to.
+ * with the same shapes and order, on the same threads: the bound the full step is compared to
+ * (bench_gemm.h, shared with bench-models).
  *
  * Prints images/s, achieved GFLOP/s, peak RSS and the ratio (full step)/(GEMM only);
  * --json prints one JSON object instead.  Never run by make check: figures, not a test.
@@ -21,6 +22,7 @@
 #include <sys/resource.h>
 #include <time.h>
 
+#include "bench/bench_gemm.h"
 #include "bench/bench_util.h"
 #include "core/adam.h"
 #include "core/error.h"
@@ -29,14 +31,12 @@
 #include "core/rng.h"
 #include "core/threads.h"
 
-#define BATCH 64
-#define NPIX 4096
-#define ZDIM 10
-#define NLAYERS 7
-
-/* widths of the 7 linear layers: in → out */
-static const int LAYER_IN[NLAYERS] = {NPIX, 1200, 1200, ZDIM, 1200, 1200, 1200};
-static const int LAYER_OUT[NLAYERS] = {1200, 1200, 2 * ZDIM, 1200, 1200, 1200, NPIX};
+#define BATCH BENCH_FC_BATCH
+#define NPIX BENCH_FC_NPIX
+#define ZDIM BENCH_FC_ZDIM
+#define NLAYERS BENCH_FC_NLAYERS
+#define LAYER_IN BENCH_FC_IN
+#define LAYER_OUT BENCH_FC_OUT
 
 typedef struct vae {
   bh_params *params;
@@ -80,39 +80,6 @@ static bh_tensor *vae_loss(bh_ctx *ctx, vae *m, bh_tensor *x, gsl_rng *noise) {
   bh_tensor *per_example = bh_add(ctx, bh_bce_logits(ctx, logits, x->data),
                                   bh_kl_normal_std(ctx, mu, logvar));
   return bh_mean(ctx, per_example, BH_AXIS_ALL);
-}
-
-/* ---- the bare GEMMs of a step ---- */
-
-typedef struct gemm_bufs {
-  float *act[NLAYERS + 1]; /* act[l]: input of layer l [64×in] */
-  float *dact[NLAYERS + 1];
-} gemm_bufs;
-
-static double gemm_flops_per_step(void) {
-  double f = 0.0;
-  for (int l = 0; l < NLAYERS; l++) {
-    double mnk = 2.0 * BATCH * LAYER_IN[l] * LAYER_OUT[l];
-    f += mnk * (l == 0 ? 2.0 : 3.0); /* forward, dW, and dX except for the first layer */
-  }
-  return f;
-}
-
-static void gemm_step(vae *m, gemm_bufs *g) {
-  for (int l = 0; l < NLAYERS; l++) /* forward: act[l+1] = act[l] · wᵀ */
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, BATCH, LAYER_OUT[l], LAYER_IN[l], 1.0f,
-                g->act[l], LAYER_IN[l], m->w[l]->data, LAYER_IN[l], 0.0f, g->act[l + 1],
-                LAYER_OUT[l]);
-  for (int l = NLAYERS - 1; l >= 0; l--) {
-    if (l > 0) /* dX = dY · w */
-      cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, BATCH, LAYER_IN[l], LAYER_OUT[l],
-                  1.0f, g->dact[l + 1], LAYER_OUT[l], m->w[l]->data, LAYER_IN[l], 0.0f,
-                  g->dact[l], LAYER_IN[l]);
-    /* dW = dYᵀ · X */
-    cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, LAYER_OUT[l], LAYER_IN[l], BATCH, 1.0f,
-                g->dact[l + 1], LAYER_OUT[l], g->act[l], LAYER_IN[l], 0.0f, m->w[l]->grad,
-                LAYER_IN[l]);
-  }
 }
 
 static void usage(void) {
@@ -198,23 +165,22 @@ int main(int argc, char **argv) {
   double faults_per_step = (double)(ru1.ru_minflt + ru1.ru_majflt - faults_before) / steps;
 
   /* ---- the same step's GEMMs alone ---- */
-  gemm_bufs g;
-  for (int l = 0; l <= NLAYERS; l++) {
-    int w = NPIX; /* wide enough for any layer's input or output (layer 2 writes 20 columns
-                     into what layer 3 reads as 10) */
-    g.act[l] = calloc((size_t)BATCH * w, sizeof(float));
-    g.dact[l] = calloc((size_t)BATCH * w, sizeof(float));
-    for (size_t i = 0; i < (size_t)BATCH * w; i++) g.act[l][i] = g.dact[l][i] = 0.01f;
+  bench_gemm g;
+  float *w[NLAYERS], *dw[NLAYERS];
+  for (int l = 0; l < NLAYERS; l++) w[l] = m.w[l]->data, dw[l] = m.w[l]->grad;
+  if (bench_gemm_alloc(&g, w, dw) != 0) {
+    fprintf(stderr, "bench-step: out of memory\n");
+    return 1;
   }
   double *t_gemm = malloc(sizeof(double) * (size_t)steps);
   for (int s = -warm; s < steps; s++) {
     double t0 = bench_now_s();
-    gemm_step(&m, &g);
+    bench_gemm_step(&g);
     if (s >= 0) t_gemm[s] = bench_now_s() - t0;
   }
 
   double step_s = bench_median(t_step, steps), gemm_s = bench_median(t_gemm, steps);
-  double flops = gemm_flops_per_step();
+  double flops = bench_gemm_flops_per_step();
   double img_s = BATCH / step_s, gemm_img_s = BATCH / gemm_s;
   struct rusage ru;
   getrusage(RUSAGE_SELF, &ru);
@@ -247,10 +213,7 @@ int main(int argc, char **argv) {
            1e3 * t_fwd / steps, 1e3 * t_bwd / steps, 1e3 * t_adam / steps, faults_per_step);
     printf("  final loss %.4f; OpenBLAS %s\n", last_loss, openblas_get_config());
   }
-  for (int l = 0; l <= NLAYERS; l++) {
-    free(g.act[l]);
-    free(g.dact[l]);
-  }
+  bench_gemm_free(&g);
   free(t_step);
   free(t_gemm);
   free(images);

@@ -118,6 +118,30 @@ int bh_cli_parse(const char *cmd, int argc, char **argv, int first, const bh_cli
   return BH_EXIT_OK;
 }
 
+/* Take every "--name value" / "--name=value" of a repeatable option out of argv[first..]
+ * (bh_cli_parse refuses repeats): the values, in order, into vals (at most max), everything
+ * else, in order and argv[0..first-1] included, into rest (room for argc entries). */
+int bh_cli_take_repeated(const char *cmd, const char *name, int argc, char **argv, int first,
+                         char **rest, int *nrest, const char **vals, int *nvals, int max) {
+  size_t len = strlen(name);
+  int n = 0;
+  *nvals = 0;
+  for (int i = 0; i < argc; i++) {
+    const char *s = argv[i];
+    if (i < first || strncmp(s, "--", 2) != 0 || strncmp(s + 2, name, len) != 0 ||
+        (s[2 + len] != '\0' && s[2 + len] != '=')) {
+      rest[n++] = argv[i];
+      continue;
+    }
+    const char *v = s[2 + len] == '=' ? s + 3 + len : (i + 1 < argc ? argv[++i] : NULL);
+    if (!v) return bh_cli_usage(cmd, "--%s: missing value", name);
+    if (*nvals == max) return bh_cli_usage(cmd, "--%s: given more than %d times", name, max);
+    vals[(*nvals)++] = v;
+  }
+  *nrest = n;
+  return BH_EXIT_OK;
+}
+
 int bh_cli_long(const char *cmd, const char *opt, const char *text, long lo, long hi, long *out) {
   char *end;
   errno = 0;

@@ -47,6 +47,12 @@ int bh_cli_usage(const char *cmd, const char *fmt, ...) __attribute__((format(pr
 /* The library's last error message (core/error.h) as the one line; BH_EXIT_FAIL. */
 int bh_cli_fail_lib(void);
 
+/* Take every "--name value" / "--name=value" of a repeatable option out of argv[first..]
+ * (bh_cli_parse refuses repeats): the values, in order, into vals (at most max), everything
+ * else, in order and argv[0..first-1] included, into rest (room for argc entries). */
+int bh_cli_take_repeated(const char *cmd, const char *name, int argc, char **argv, int first,
+                         char **rest, int *nrest, const char **vals, int *nvals, int max);
+
 /* Integer option values: BH_EXIT_OK, or a usage error naming the option. */
 int bh_cli_long(const char *cmd, const char *opt, const char *text, long lo, long hi, long *out);
 int bh_cli_u64(const char *cmd, const char *opt, const char *text, unsigned long long *out);
