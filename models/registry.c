@@ -13,6 +13,8 @@ static const bh_model_class *const classes[] = {
     &bh_betavae_class,
     &bh_factorvae_class,
     &bh_btcvae_class,
+    &bh_guidedvae_class,
+    &bh_guidedvae_sup_class,
 };
 #define NCLASSES ((int)(sizeof classes / sizeof classes[0]))
 
