@@ -17,4 +17,8 @@ extern const bh_model_class bh_btcvae_class;
 extern const bh_model_class bh_guidedvae_class;
 extern const bh_model_class bh_guidedvae_sup_class;
 
+/* guidedvae.c: the guide decoder's rotation transform, angles a [n × 1] -> θ [n × 2 × 3] =
+ * [[cos a, sin a, 0], [−sin a, cos a, 0]] with its gradient (exported for its test). */
+bh_tensor *bh_guidedvae_rotation_theta(bh_ctx *ctx, bh_tensor *angle);
+
 #endif
