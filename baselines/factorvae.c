@@ -35,9 +35,7 @@ typedef struct bh_factorvae {
   bh_gvae g;      /* first: bh_gvae_class_encode/decode read it */
   bh_mlp *disc;   /* D: z [n × z_dim] -> logits [n × 2] */
   double gamma;   /* weight on the TC */
-  float *z_stash; /* phase 0's sample z [stash_n × z_dim], for phase 1 */
-  size_t stash_cap;
-  int stash_n;
+  bh_stash z0; /* phase 0's sample z [n0 × z_dim], for phase 1 */
 } bh_factorvae;
 
 /* mean_b [D(z)_0 − D(z)_1], from D's logits [n × 2] -> [1] */
@@ -46,27 +44,15 @@ static bh_tensor *tc_estimate(bh_ctx *ctx, bh_tensor *logits) {
   return bh_mean(ctx, diff, BH_AXIS_ALL);
 }
 
-static int stash_z(bh_model *m, bh_factorvae *f, const bh_tensor *z) {
-  if (z->size > f->stash_cap) {
-    float *s = realloc(f->z_stash, z->size * sizeof(float));
-    if (!s) return bh_error(BH_ENOMEM, "%s: out of memory", m->cls->name);
-    f->z_stash = s;
-    f->stash_cap = z->size;
-  }
-  memcpy(f->z_stash, z->data, z->size * sizeof(float));
-  f->stash_n = bh_tensor_rows(z);
-  return BH_OK;
-}
-
-static bh_tensor *vae_phase(bh_model *m, bh_factorvae *f, bh_ctx *ctx, const bh_batch *batch,
-                            bh_rng *rng, bh_terms *terms) {
+static bh_tensor *vae_phase(bh_factorvae *f, bh_ctx *ctx, const bh_batch *batch, bh_rng *rng,
+                            bh_terms *terms) {
   bh_gvae_pass p;
   if (bh_gvae_run(&f->g, ctx, batch, bh_rng_stream(rng, "noise"), &p) != BH_OK) return NULL;
   bh_tensor *recon = bh_mean(ctx, p.recon, BH_AXIS_ALL);                             /* [1] */
   bh_tensor *kl = bh_mean(ctx, bh_kl_normal_std(ctx, p.mu, p.logvar), BH_AXIS_ALL); /* [1] */
   bh_tensor *tc = tc_estimate(ctx, bh_mlp_forward(ctx, f->disc, p.z));             /* [1] */
   bh_tensor *loss = bh_add(ctx, bh_add(ctx, recon, kl), bh_scale(ctx, tc, (float)f->gamma));
-  if (!loss || stash_z(m, f, p.z) != BH_OK) return NULL;
+  if (!loss || bh_stash_put(&f->z0, p.z) != BH_OK) return NULL;
   bh_terms_set(terms, "loss", loss->data[0]);
   bh_terms_set(terms, "recon", recon->data[0]);
   bh_terms_set(terms, "kl", kl->data[0]);
@@ -103,16 +89,15 @@ static int *constant_labels(bh_ctx *ctx, int n, int label) {
 
 static bh_tensor *disc_phase(bh_model *m, bh_factorvae *f, bh_ctx *ctx, const bh_batch *batch,
                              bh_rng *rng, bh_terms *terms) {
-  if (!f->z_stash) {
+  if (!f->z0.rows) {
     bh_error(BH_EINVAL, "%s: phase 1 needs the sample of phase 0 (run phase 0 first)",
              m->cls->name);
     return NULL;
   }
-  int shape[2] = {f->stash_n, f->g.z_dim};
-  bh_tensor *z = bh_tensor_view(ctx, f->z_stash, 2, shape); /* [n0 × z_dim], no gradient */
+  bh_tensor *z = bh_stash_view(ctx, &f->z0);           /* [n0 × z_dim], no gradient */
   bh_tensor *zp = permuted_sample(f, ctx, batch, rng);      /* [n1 × z_dim], no gradient */
   if (!z || !zp) return NULL;
-  int n0 = f->stash_n, n1 = bh_tensor_rows(zp);
+  int n0 = f->z0.rows, n1 = bh_tensor_rows(zp);
   int *joint = constant_labels(ctx, n0, 0), *perm = constant_labels(ctx, n1, 1);
   if (!joint || !perm) return NULL;
   bh_tensor *d_joint = bh_mlp_forward(ctx, f->disc, z); /* [n0 × 2] */
@@ -130,7 +115,7 @@ static bh_tensor *disc_phase(bh_model *m, bh_factorvae *f, bh_ctx *ctx, const bh
 static bh_tensor *factorvae_loss(bh_model *m, bh_ctx *ctx, int phase, const bh_batch *batches,
                                  bh_rng *rng, bh_terms *terms) {
   bh_factorvae *f = m->impl;
-  if (phase == 0) return vae_phase(m, f, ctx, &batches[0], rng, terms);
+  if (phase == 0) return vae_phase(f, ctx, &batches[0], rng, terms);
   if (phase == 1) return disc_phase(m, f, ctx, &batches[m->batches_per_step - 1], rng, terms);
   bh_error(BH_EINVAL, "%s: no update phase %d (phases 0 and 1)", m->cls->name, phase);
   return NULL;
@@ -141,7 +126,7 @@ static void factorvae_destroy(bh_model *m) {
   if (!f) return;
   bh_gvae_free(&f->g);
   bh_mlp_free(f->disc);
-  free(f->z_stash);
+  bh_stash_free(&f->z0);
   free(f);
   m->impl = NULL;
 }

@@ -202,3 +202,28 @@ const bh_model_class bh_betavae_class = {
     "betavae", "β-VAE (Higgins et al.): reconstruction + beta·KL",
     betavae_keys, betavae_create, vae_loss, bh_gvae_class_encode, bh_gvae_class_decode,
     vae_destroy, NULL};
+
+/* ---- bh_stash ---- */
+
+int bh_stash_put(bh_stash *s, const bh_tensor *t) {
+  if (t->size > s->cap) {
+    float *p = realloc(s->data, t->size * sizeof(float));
+    if (!p) return bh_error(BH_ENOMEM, "stash: out of memory (%zu floats)", t->size);
+    s->data = p;
+    s->cap = t->size;
+  }
+  memcpy(s->data, t->data, t->size * sizeof(float));
+  s->rows = bh_tensor_rows(t);
+  s->cols = (int)(t->size / (size_t)s->rows);
+  return BH_OK;
+}
+
+bh_tensor *bh_stash_view(bh_ctx *ctx, bh_stash *s) {
+  int shape[2] = {s->rows, s->cols};
+  return bh_tensor_view(ctx, s->data, 2, shape);
+}
+
+void bh_stash_free(bh_stash *s) {
+  free(s->data);
+  *s = (bh_stash){0};
+}

@@ -83,4 +83,16 @@ bh_tensor *bh_permute_dims(bh_ctx *ctx, bh_tensor *z, int nblocks, const int *wi
  * batches_per_step.  BH_OK or BH_ENOMEM. */
 int bh_gvae_main_group(bh_model *m);
 
+/* A copy of a [rows × cols] tensor kept from one phase of a step to a later one (FactorVAE's
+ * and Guided-VAE's detached z): owned memory, so it survives a tape reset between phases (the
+ * gradient checker resets).  Zero-initialise; bh_stash_free releases. */
+typedef struct bh_stash {
+  float *data;
+  size_t cap;
+  int rows, cols; /* rows 0: empty */
+} bh_stash;
+int bh_stash_put(bh_stash *s, const bh_tensor *t);  /* BH_OK or BH_ENOMEM */
+bh_tensor *bh_stash_view(bh_ctx *ctx, bh_stash *s); /* [rows × cols] view, no gradient */
+void bh_stash_free(bh_stash *s);
+
 #endif
