@@ -47,9 +47,8 @@ static bh_tensor *tc_estimate(bh_ctx *ctx, bh_tensor *logits) {
 static bh_tensor *vae_phase(bh_factorvae *f, bh_ctx *ctx, const bh_batch *batch, bh_rng *rng,
                             bh_terms *terms) {
   bh_gvae_pass p;
-  if (bh_gvae_run(&f->g, ctx, batch, bh_rng_stream(rng, "noise"), &p) != BH_OK) return NULL;
-  bh_tensor *recon = bh_mean(ctx, p.recon, BH_AXIS_ALL);                             /* [1] */
-  bh_tensor *kl = bh_mean(ctx, bh_kl_normal_std(ctx, p.mu, p.logvar), BH_AXIS_ALL); /* [1] */
+  bh_tensor *recon, *kl; /* [1] each */
+  if (bh_gvae_elbo(&f->g, ctx, batch, rng, &p, &recon, &kl) != BH_OK) return NULL;
   bh_tensor *tc = tc_estimate(ctx, bh_mlp_forward(ctx, f->disc, p.z));             /* [1] */
   bh_tensor *loss = bh_add(ctx, bh_add(ctx, recon, kl), bh_scale(ctx, tc, (float)f->gamma));
   if (!loss || bh_stash_put(&f->z0, p.z) != BH_OK) return NULL;

@@ -161,10 +161,8 @@ static bh_tensor *guidedvae_loss(bh_model *m, bh_ctx *ctx, int phase, const bh_b
     return NULL;
   }
   bh_gvae_pass p;
-  if (bh_gvae_run(&v->g, ctx, &batches[0], bh_rng_stream(rng, "noise"), &p) != BH_OK)
-    return NULL;
-  bh_tensor *recon = bh_mean(ctx, p.recon, BH_AXIS_ALL);                              /* [1] */
-  bh_tensor *kl = bh_mean(ctx, bh_kl_normal_std(ctx, p.mu, p.logvar), BH_AXIS_ALL);  /* [1] */
+  bh_tensor *recon, *kl; /* [1] each */
+  if (bh_gvae_elbo(&v->g, ctx, &batches[0], rng, &p, &recon, &kl) != BH_OK) return NULL;
   bh_tensor *guide = bh_mean(ctx, bce_prob(ctx, guide_decode(v, ctx, p.z), p.x), BH_AXIS_ALL);
   bh_tensor *org = org_penalty(ctx, v->tmpl.w);                                       /* [1] */
   bh_tensor *loss = bh_add(ctx, bh_add(ctx, recon, kl),

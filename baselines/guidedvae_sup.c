@@ -178,9 +178,8 @@ static int count_correct(const bh_tensor *logits, const int *y) {
 static bh_tensor *excite_phase(bh_model *m, bh_guidedvae_sup *s, bh_ctx *ctx, const bh_batch *b,
                                bh_rng *rng, bh_terms *terms) {
   bh_gvae_pass p;
-  if (bh_gvae_run(&s->g, ctx, b, bh_rng_stream(rng, "noise"), &p) != BH_OK) return NULL;
-  bh_tensor *recon = bh_mean(ctx, p.recon, BH_AXIS_ALL);                             /* [1] */
-  bh_tensor *kl = bh_mean(ctx, bh_kl_normal_std(ctx, p.mu, p.logvar), BH_AXIS_ALL); /* [1] */
+  bh_tensor *recon, *kl; /* [1] each */
+  if (bh_gvae_elbo(&s->g, ctx, b, rng, &p, &recon, &kl) != BH_OK) return NULL;
   bh_tensor *excite = NULL;
   int correct = 0;
   for (int a = 0; a < s->nattr; a++) {

@@ -81,6 +81,16 @@ int bh_gvae_run(const bh_gvae *g, bh_ctx *ctx, const bh_batch *b, gsl_rng *noise
   return bh_error_code() ? bh_error_code() : BH_EINVAL;
 }
 
+int bh_gvae_elbo(const bh_gvae *g, bh_ctx *ctx, const bh_batch *b, bh_rng *rng, bh_gvae_pass *out,
+                 bh_tensor **recon, bh_tensor **kl) {
+  int st = bh_gvae_run(g, ctx, b, bh_rng_stream(rng, "noise"), out);
+  if (st != BH_OK) return st;
+  *recon = bh_mean(ctx, out->recon, BH_AXIS_ALL);                               /* [1] */
+  *kl = bh_mean(ctx, bh_kl_normal_std(ctx, out->mu, out->logvar), BH_AXIS_ALL); /* [1] */
+  if (*kl) return BH_OK;
+  return bh_error_code() ? bh_error_code() : BH_ENOMEM;
+}
+
 int bh_gvae_class_encode(bh_model *m, bh_ctx *ctx, bh_tensor *x, bh_tensor **mu,
                          bh_tensor **logvar) {
   bh_tensor *lv = NULL;
@@ -167,10 +177,8 @@ static bh_tensor *vae_loss(bh_model *m, bh_ctx *ctx, int phase, const bh_batch *
     return NULL;
   }
   bh_gvae_pass p;
-  if (bh_gvae_run(&v->g, ctx, &batches[0], bh_rng_stream(rng, "noise"), &p) != BH_OK)
-    return NULL;
-  bh_tensor *recon = bh_mean(ctx, p.recon, BH_AXIS_ALL);                                /* [1] */
-  bh_tensor *kl = bh_mean(ctx, bh_kl_normal_std(ctx, p.mu, p.logvar), BH_AXIS_ALL);    /* [1] */
+  bh_tensor *recon, *kl; /* [1] each */
+  if (bh_gvae_elbo(&v->g, ctx, &batches[0], rng, &p, &recon, &kl) != BH_OK) return NULL;
   bh_tensor *loss = bh_add(ctx, recon, bh_scale(ctx, kl, (float)v->beta));              /* [1] */
   if (!loss) return NULL;
   bh_terms_set(terms, "loss", loss->data[0]);

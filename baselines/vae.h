@@ -62,6 +62,11 @@ typedef struct bh_gvae_pass {
 /* BH_OK, or an error status with a message (every field then undefined). */
 int bh_gvae_run(const bh_gvae *g, bh_ctx *ctx, const bh_batch *b, gsl_rng *noise,
                 bh_gvae_pass *out);
+/* The ELBO's two parts, the start of every Gaussian VAE's loss: bh_gvae_run with the "noise"
+ * stream, then the batch means *recon = mean_b −log p(x|z) and *kl = mean_b KL(q(z|x) ‖ N(0, I))
+ * (each [1]).  BH_OK or an error status. */
+int bh_gvae_elbo(const bh_gvae *g, bh_ctx *ctx, const bh_batch *b, bh_rng *rng, bh_gvae_pass *out,
+                 bh_tensor **recon, bh_tensor **kl);
 
 /* bh_model_class.encode / .decode for a model whose impl starts with a bh_gvae: the encoder
  * means and log-variances; the decoder's logits. */
