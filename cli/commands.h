@@ -19,6 +19,7 @@
   X("encode", bh_cmd_encode, "codes (encoder means) and factors/labels of a dataset as .npy") \
   X("eval", bh_cmd_eval, "every metric of a trained model into DIR/eval.json") \
   X("traverse", bh_cmd_traverse, "a PNG grid: each latent (or block) from -3 to 3, others fixed") \
+  X("scatter", bh_cmd_scatter, "per-block scatter of codes with the prior's contours (paper Fig. 3): PNG, data, gnuplot") \
   X("metric", bh_cmd_metric, "a disentanglement metric: zdiff, sap, mig, mig-chen, factorvae, dci, probe")
 
 #define BH_DECLARE_COMMAND(name, fn, summary) int fn(int argc, char **argv);

@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "baselines/baselines.h"
+#include "bhivae_model/bhivae.h"
 #include "core/error.h"
 #include "models/arch.h"
 #include "models/model.h"
@@ -15,6 +16,8 @@ static const bh_model_class *const classes[] = {
     &bh_btcvae_class,
     &bh_guidedvae_class,
     &bh_guidedvae_sup_class,
+    &bh_bhivae_class,
+    &bh_bhivae_sup_class,
 };
 #define NCLASSES ((int)(sizeof classes / sizeof classes[0]))
 

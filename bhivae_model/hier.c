@@ -1,0 +1,2 @@
+#include "bhivae_model/hier.h"
+typedef int bh_stub_hier_;

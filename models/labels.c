@@ -1,0 +1,2 @@
+#include "models/labels.h"
+typedef int bh_stub_labels_;
