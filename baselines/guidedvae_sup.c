@@ -3,10 +3,11 @@
  * an excitation head E_a reads z[a] and must predict the attribute, an inhibition adversary D_a
  * reads the other latents z[j ≠ a] and the encoder is trained to leave it maximally uncertain.
  *
- * Attributes (key "attributes"): "labels" (the class label, K = nclasses), "attrs:i,j,..."
- * (binary attributes by index, K = 2), "factors:i,j,..." (ground-truth factors by index,
- * K = factor size); "auto" = labels when the data has classes, else factors:1,2 (dSprites shape
- * and scale) when it has at least 3 factors, else attrs:0.
+ * Attributes (key "attributes", a label spec of models/labels.h): "labels" (the class label,
+ * K = nclasses), "attrs:i,j,..." (binary attributes by index, K = 2), "factors:i,j,..."
+ * (ground-truth factors by index, K = factor size), an index "=v" for the binary [value == v];
+ * "auto" = labels when the data has classes, else factors:1,2 (dSprites shape and scale) when it
+ * has at least 3 factors, else attrs:0.
  *
  * Three update phases per step, as the official code (w = w_cls, CE = categorical
  * cross-entropy; the official binary BCE on one sigmoid logit is the K = 2 case up to the
@@ -37,19 +38,16 @@
 #include "core/layers.h"
 #include "core/ops.h"
 #include "core/rng.h"
+#include "models/labels.h"
 
 #define GS_NAME "guidedvae-sup"
-#define GS_MAX_ATTRS 16
+#define GS_MAX_ATTRS BH_LABEL_MAX
 
 enum { GS_MAIN = 0, GS_ADV = 1 };
-enum { GS_LABELS = 1, GS_ATTRS, GS_FACTORS };
 
 typedef struct bh_guidedvae_sup {
   bh_gvae g;                    /* first: bh_gvae_class_encode/decode read it */
-  int source;                   /* GS_LABELS, GS_ATTRS, GS_FACTORS */
-  int nattr;                    /* A */
-  int index[GS_MAX_ATTRS];      /* attribute / factor index (0 for labels) */
-  int k[GS_MAX_ATTRS];          /* classes of attribute a */
+  bh_label_spec attr;           /* the A = attr.n attributes, K_a = attr.k[a] classes each */
   bh_mlp *exc[GS_MAX_ATTRS];    /* E_a: z[a] [n × 1] -> [n × K_a], group main */
   bh_mlp *adv[GS_MAX_ATTRS];    /* D_a: z[others] [n × (z_dim−1)] -> [n × K_a], group adv */
   double w_cls;
@@ -59,85 +57,10 @@ typedef struct bh_guidedvae_sup {
 
 /* ---- attributes ---- */
 
-/* "i,j,..." -> indices; count or -1 with a message */
-static int parse_indices(const char *s, int *out, const char *spec) {
-  int n = 0;
-  while (*s) {
-    char *end;
-    long v = strtol(s, &end, 10);
-    if (end == s || v < 0 || v > 100000 || n == GS_MAX_ATTRS) {
-      bh_error(BH_EINVAL, GS_NAME ": key 'attributes': bad index list in '%s' (up to %d "
-               "non-negative integers, comma-separated)", spec, GS_MAX_ATTRS);
-      return -1;
-    }
-    out[n++] = (int)v;
-    s = end;
-    if (*s == ',') s++;
-    else if (*s) {
-      bh_error(BH_EINVAL, GS_NAME ": key 'attributes': unexpected '%c' in '%s'", *s, spec);
-      return -1;
-    }
-  }
-  if (n == 0) bh_error(BH_EINVAL, GS_NAME ": key 'attributes': no index in '%s'", spec);
-  return n ? n : -1;
-}
-
-static int attributes_parse(bh_guidedvae_sup *s, const bh_data_info *d, const char *spec) {
-  if (strcmp(spec, "auto") == 0)
-    spec = d->nclasses > 0 ? "labels" : d->nfactors >= 3 ? "factors:1,2" : "attrs:0";
-  if (strcmp(spec, "labels") == 0) {
-    if (d->nclasses < 2)
-      return bh_error(BH_EINVAL, GS_NAME ": key 'attributes' is 'labels' but the data has no "
-                      "class labels");
-    s->source = GS_LABELS, s->nattr = 1, s->index[0] = 0, s->k[0] = d->nclasses;
-    return BH_OK;
-  }
-  int is_attrs = strncmp(spec, "attrs:", 6) == 0, is_factors = strncmp(spec, "factors:", 8) == 0;
-  if (!is_attrs && !is_factors)
-    return bh_error(BH_EINVAL, GS_NAME ": key 'attributes': unknown value '%s' (auto, labels, "
-                    "attrs:i,j,..., factors:i,j,...)", spec);
-  int n = parse_indices(spec + (is_attrs ? 6 : 8), s->index, spec);
-  if (n < 0) return BH_EINVAL;
-  s->nattr = n;
-  s->source = is_attrs ? GS_ATTRS : GS_FACTORS;
-  for (int a = 0; a < n; a++) {
-    int i = s->index[a];
-    if (is_attrs && i >= d->nattrs)
-      return bh_error(BH_EINVAL, GS_NAME ": key 'attributes': attribute %d out of range (the "
-                      "data has %d binary attributes)", i, d->nattrs);
-    if (is_factors && i >= d->nfactors)
-      return bh_error(BH_EINVAL, GS_NAME ": key 'attributes': factor %d out of range (the data "
-                      "has %d factors)", i, d->nfactors);
-    s->k[a] = is_attrs ? 2 : d->factor_sizes[i];
-    if (s->k[a] < 2)
-      return bh_error(BH_EINVAL, GS_NAME ": key 'attributes': factor %d has %d value(s); "
-                      "need at least 2", i, s->k[a]);
-  }
-  return BH_OK;
-}
-
-/* Labels y_a of a batch [n], in the step's arena; NULL with a message when the batch lacks them */
-static int *batch_labels(const bh_model *m, const bh_guidedvae_sup *s, bh_ctx *ctx,
-                         const bh_batch *b, int a) {
-  const void *src = s->source == GS_LABELS ? (const void *)b->labels
-                    : s->source == GS_ATTRS ? (const void *)b->attrs : (const void *)b->factors;
-  if (!src) {
-    bh_error(BH_EINVAL, GS_NAME ": the batch has no %s (key 'attributes')",
-             s->source == GS_LABELS ? "labels" : s->source == GS_ATTRS ? "attributes" : "factors");
-    return NULL;
-  }
-  int *y = bh_ctx_push(ctx, (size_t)b->n * sizeof(int));
-  if (!y) return NULL;
-  for (int i = 0; i < b->n; i++) {
-    if (s->source == GS_LABELS) y[i] = b->labels[i];
-    else if (s->source == GS_ATTRS) y[i] = b->attrs[(size_t)i * m->data.nattrs + s->index[a]];
-    else y[i] = b->factors[(size_t)i * m->data.nfactors + s->index[a]];
-    if (y[i] < 0 || y[i] >= s->k[a]) {
-      bh_error(BH_EINVAL, GS_NAME ": label %d of attribute %d out of 0..%d", y[i], a, s->k[a] - 1);
-      return NULL;
-    }
-  }
-  return y;
+/* The default of key "attributes" for data d: the class label, else dSprites' shape and scale,
+ * else the first binary attribute */
+static const char *attributes_auto(const bh_data_info *d) {
+  return d->nclasses > 0 ? "labels" : d->nfactors >= 3 ? "factors:1,2" : "attrs:0";
 }
 
 /* ---- pieces of the losses ---- */
@@ -182,8 +105,8 @@ static bh_tensor *excite_phase(bh_model *m, bh_guidedvae_sup *s, bh_ctx *ctx, co
   if (bh_gvae_elbo(&s->g, ctx, b, rng, &p, &recon, &kl) != BH_OK) return NULL;
   bh_tensor *excite = NULL;
   int correct = 0;
-  for (int a = 0; a < s->nattr; a++) {
-    int *y = batch_labels(m, s, ctx, b, a);
+  for (int a = 0; a < s->attr.n; a++) {
+    int *y = bh_label_spec_batch(&s->attr, a, &m->data, ctx, b, GS_NAME); /* [n] */
     if (!y) return NULL;
     bh_tensor *l = bh_mlp_forward(ctx, s->exc[a], bh_slice(ctx, p.z, a, 1)); /* [n × K] */
     bh_tensor *ce = bh_mean(ctx, bh_cross_entropy(ctx, l, y), BH_AXIS_ALL);  /* [1] */
@@ -198,7 +121,7 @@ static bh_tensor *excite_phase(bh_model *m, bh_guidedvae_sup *s, bh_ctx *ctx, co
   bh_terms_set(terms, "recon", recon->data[0]);
   bh_terms_set(terms, "kl", kl->data[0]);
   bh_terms_set(terms, "excite", excite->data[0]);
-  bh_terms_set(terms, "excite_acc", (double)correct / ((double)b->n * s->nattr));
+  bh_terms_set(terms, "excite_acc", (double)correct / ((double)b->n * s->attr.n));
   return loss;
 }
 
@@ -211,8 +134,8 @@ static bh_tensor *adversary_phase(bh_model *m, bh_guidedvae_sup *s, bh_ctx *ctx,
   bh_tensor *z = bh_stash_view(ctx, &s->z0); /* [n × z_dim], no gradient */
   bh_tensor *total = NULL;
   int correct = 0;
-  for (int a = 0; a < s->nattr && z; a++) {
-    int *y = batch_labels(m, s, ctx, b, a);
+  for (int a = 0; a < s->attr.n && z; a++) {
+    int *y = bh_label_spec_batch(&s->attr, a, &m->data, ctx, b, GS_NAME); /* [n] */
     if (!y) return NULL;
     bh_tensor *l = bh_mlp_forward(ctx, s->adv[a], other_dims(ctx, z, a, s->g.z_dim));
     bh_tensor *ce = bh_mean(ctx, bh_cross_entropy(ctx, l, y), BH_AXIS_ALL);
@@ -223,7 +146,7 @@ static bh_tensor *adversary_phase(bh_model *m, bh_guidedvae_sup *s, bh_ctx *ctx,
   bh_tensor *loss = bh_scale(ctx, total, (float)s->w_cls);
   if (!loss) return NULL;
   bh_terms_set(terms, "adv_loss", loss->data[0]);
-  bh_terms_set(terms, "adv_acc", (double)correct / ((double)b->n * s->nattr));
+  bh_terms_set(terms, "adv_acc", (double)correct / ((double)b->n * s->attr.n));
   return loss;
 }
 
@@ -234,7 +157,7 @@ static bh_tensor *inhibit_phase(bh_guidedvae_sup *s, bh_ctx *ctx, const bh_batch
     return NULL;
   bh_tensor *z = bh_reparam(ctx, mu, logvar, bh_rng_stream(rng, "noise")); /* [n × z_dim] */
   bh_tensor *total = NULL;
-  for (int a = 0; a < s->nattr && z; a++) {
+  for (int a = 0; a < s->attr.n && z; a++) {
     bh_tensor *ce =
         uniform_ce(ctx, bh_mlp_forward(ctx, s->adv[a], other_dims(ctx, z, a, s->g.z_dim)));
     if (!ce) return NULL;
@@ -294,21 +217,23 @@ static int guidedvae_sup_create(bh_model *m, gsl_rng *init) {
   m->impl = s; /* so that a failure can be undone by guidedvae_sup_destroy */
   s->w_cls = w_cls;
   s->w_inhibit = w_inh;
-  int st = attributes_parse(s, &m->data, bh_config_str(cfg, "attributes"));
+  int st = bh_label_spec_parse(&s->attr, bh_config_str(cfg, "attributes"),
+                               attributes_auto(&m->data), &m->data, GS_NAME, "attributes");
   long z_dim = bh_config_int(cfg, "z_dim");
-  if (st == BH_OK && z_dim < s->nattr + 1)
+  if (st == BH_OK && z_dim < s->attr.n + 1)
     st = bh_error(BH_EINVAL, GS_NAME ": key 'z_dim' (%ld) must exceed the number of attributes "
-                  "(%d): one latent per attribute and at least one other", z_dim, s->nattr);
+                  "(%d): one latent per attribute and at least one other", z_dim, s->attr.n);
   if (st == BH_OK) st = bh_gvae_main_group(m);
   if (st == BH_OK) st = bh_gvae_init(&s->g, m, m->group[GS_MAIN], init);
   if (st == BH_OK && !(m->group[GS_ADV] = bh_params_alloc()))
     st = bh_error(BH_ENOMEM, GS_NAME ": out of memory");
   if (st == BH_OK) m->ngroups = 2;
-  for (int a = 0; st == BH_OK && a < s->nattr; a++) {
-    s->exc[a] = head_alloc(m->group[GS_MAIN], "excite", a, 1, (int)hidden, s->k[a], init);
-    s->adv[a] = s->exc[a] ? head_alloc(m->group[GS_ADV], "adv", a, s->g.z_dim - 1, (int)hidden,
-                                       s->k[a], init)
-                          : NULL;
+  for (int a = 0; st == BH_OK && a < s->attr.n; a++) {
+    int k = s->attr.k[a];
+    s->exc[a] = head_alloc(m->group[GS_MAIN], "excite", a, 1, (int)hidden, k, init);
+    s->adv[a] =
+        s->exc[a] ? head_alloc(m->group[GS_ADV], "adv", a, s->g.z_dim - 1, (int)hidden, k, init)
+                  : NULL;
     if (!s->adv[a]) st = bh_error_code() ? bh_error_code() : BH_EINVAL;
   }
   if (st != BH_OK) {
@@ -333,7 +258,8 @@ static int guidedvae_sup_create(bh_model *m, gsl_rng *init) {
 static const bh_cfg_key guidedvae_sup_keys[] = {
     {"attributes", BH_CFG_STR, "auto",
      "supervised attributes, one latent each (z[0], z[1], ...): labels | attrs:i,j,... | "
-     "factors:i,j,... | auto (labels if the data has classes, else factors:1,2, else attrs:0)"},
+     "factors:i,j,... (an index may carry =v: the binary [value == v]) | auto (labels if the "
+     "data has classes, else factors:1,2, else attrs:0)"},
     {"w_cls", BH_CFG_NUM, "200",
      "weight on the excitation, adversary and inhibition cross-entropies (200: the official; "
      "batch means here, sums there, on both sides of the loss)"},

@@ -5,7 +5,9 @@
  * Setting (issue 5, item 6): the FC pair (encoder 4096 →1200 →1200 → 2·10 ReLU, decoder
  * 10 →1200 →1200 →1200 → 4096 tanh), batch 64, generated dSprites batches (random examples,
  * fetched into memory before the timed steps: no file I/O), --threads T for OpenBLAS and the
- * bhivae pool (default 2).  Every model is made first and takes 3 warm-up steps; then rounds of
+ * bhivae pool (default 2).  Supervised models (bhivae-sup on dSprites) read the batches'
+ * ground-truth factors (and class labels or attributes where a dataset has them), fetched with
+ * the images.  Every model is made first and takes 3 warm-up steps; then rounds of
  * a block of steps of the GEMM-only bound and of each model in turn (see main), until --steps N
  * steps of each are timed.  Per model: median step time;
  * images/s = batch_size · batches_per_step / step time (FactorVAE reads two batches a step);
@@ -61,12 +63,18 @@ static long page_faults(void) {
   return ru.ru_minflt + ru.ru_majflt;
 }
 
-/* Random examples of ds into x (count images) and, when the dataset has them, factors. */
-static int fetch(bh_dataset *ds, gsl_rng *r, size_t count, float *x) {
+/* Random examples of ds into x (count images) and, where not NULL, their class labels,
+ * attributes (count × nattrs) and factors (count × nfactors). */
+static int fetch(bh_dataset *ds, gsl_rng *r, size_t count, float *x, int *labels, uint8_t *attrs,
+                 int *factors) {
   size_t *idx = malloc(count * sizeof *idx);
   if (!idx) return bh_error(BH_ENOMEM, "bench-models: out of memory");
   for (size_t i = 0; i < count; i++) idx[i] = gsl_rng_uniform_int(r, ds->n);
   int st = bh_dataset_images(ds, idx, count, x);
+  if (st == BH_OK && labels) st = bh_dataset_labels(ds, idx, count, labels);
+  if (st == BH_OK && attrs) st = bh_dataset_attrs(ds, idx, count, attrs);
+  for (size_t i = 0; st == BH_OK && factors && i < count; i++)
+    bh_dataset_factors_of(ds, idx[i], factors + i * (size_t)ds->nfactors);
   free(idx);
   return st;
 }
@@ -78,6 +86,8 @@ typedef struct model_run {
   bh_adam *adam[BH_MODEL_MAX_GROUPS];
   bh_ctx *ctx;
   float *x; /* NBUF steps' worth of batches */
+  int *labels, *factors; /* the same examples' labels and factors, or NULL (none) */
+  uint8_t *attrs;
   size_t per_step, D;
   bh_terms terms;
   double *t;      /* step times */
@@ -93,6 +103,9 @@ static void model_run_free(model_run *r) {
   free(r->t);
   free(r->t_adam);
   free(r->x);
+  free(r->labels);
+  free(r->attrs);
+  free(r->factors);
   bh_model_free(r->m);
   bh_rng_free(r->rng);
   memset(r, 0, sizeof *r);
@@ -126,8 +139,17 @@ static int model_run_init(model_run *r, const bh_model_class *cls, bh_dataset *d
   for (int g = 0; g < r->m->ngroups; g++)
     if (!(r->adam[g] = bh_adam_alloc(r->m->group[g], r->m->adam[g]))) return bh_error_code();
   memset(r->x, 0, sizeof(float) * NBUF * r->per_step * r->D); /* first touch: not the data's */
+  size_t count = NBUF * r->per_step;
+  if (ds->nclasses > 0 && !(r->labels = malloc(count * sizeof *r->labels)))
+    return bh_error(BH_ENOMEM, "bench-models: out of memory");
+  if (ds->nattrs > 0 && !(r->attrs = malloc(count * (size_t)ds->nattrs)))
+    return bh_error(BH_ENOMEM, "bench-models: out of memory");
+  if (ds->nfactors > 0 &&
+      !(r->factors = malloc(count * (size_t)ds->nfactors * sizeof *r->factors)))
+    return bh_error(BH_ENOMEM, "bench-models: out of memory");
   double t0 = bench_now_s();
-  int st = fetch(ds, bh_rng_stream(r->rng, "data"), NBUF * r->per_step, r->x);
+  int st = fetch(ds, bh_rng_stream(r->rng, "data"), count, r->x, r->labels, r->attrs,
+                 r->factors);
   r->data_s = (bench_now_s() - t0) / NBUF;
   return st;
 }
@@ -137,7 +159,15 @@ static int model_run_step(model_run *r, int s) {
   bh_batch batches[BH_MODEL_MAX_PHASES];
   int nb = r->m->batches_per_step, B = BENCH_FC_BATCH;
   float *xs = r->x + (size_t)((s + WARM) % NBUF) * r->per_step * r->D; /* s >= -WARM */
-  for (int k = 0; k < nb; k++) batches[k] = (bh_batch){.n = B, .x = xs + (size_t)k * B * r->D};
+  size_t at = (size_t)((s + WARM) % NBUF) * r->per_step; /* first example of the step */
+  const bh_data_info *d = &r->m->data;
+  for (int k = 0; k < nb; k++) {
+    size_t e = at + (size_t)k * B; /* first example of batch k */
+    batches[k] = (bh_batch){.n = B, .x = xs + (size_t)k * B * r->D};
+    if (r->labels) batches[k].labels = r->labels + e;
+    if (r->attrs) batches[k].attrs = r->attrs + e * (size_t)d->nattrs;
+    if (r->factors) batches[k].factors = r->factors + e * (size_t)d->nfactors;
+  }
   long f0 = page_faults();
   double t0 = bench_now_s();
   int st = bh_train_step(r->m, r->ctx, r->adam, batches, r->rng, &r->terms);
@@ -171,12 +201,13 @@ static void model_run_result(model_run *r, int steps, model_result *res) {
 
 static void usage(void) {
   fprintf(stderr, "usage: bench-models [--steps N] [--threads T] [--models a,b,...] [--json]\n"
-                  "  models: any of the registered names (default vae,betavae,factorvae,btcvae)\n");
+                  "  models: any of the registered names (default vae,betavae,factorvae,btcvae,bhivae,\n"
+                  "          bhivae-sup)\n");
 }
 
 int main(int argc, char **argv) {
   int steps = 30, threads = 2, json = 0;
-  char models[256] = "vae,betavae,factorvae,btcvae";
+  char models[256] = "vae,betavae,factorvae,btcvae,bhivae,bhivae-sup";
   for (int i = 1; i < argc; i++) {
     if (!strcmp(argv[i], "--steps") && i + 1 < argc)
       steps = atoi(argv[++i]);

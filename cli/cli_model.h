@@ -15,6 +15,10 @@
  * its images must have the shape the model was made for. */
 int bh_cli_model_data(const char *cmd, const bh_model *m, const char *spec, bh_split split,
                       bh_dataset **out);
+/* cmd_scatter.c: the test split of dataset spec (NULL: the model's) when the source has one
+ * (MNIST, CelebA), else every example (dSprites); *split says which was opened. */
+int bh_cli_model_test_data(const char *cmd, const bh_model *m, const char *spec,
+                           bh_dataset **out, bh_split *split);
 /* Encoder means (and log-variances when logvar is non-NULL) of n examples idx (NULL: 0..n-1). */
 int bh_cli_model_encode(bh_model *m, bh_dataset *ds, const size_t *idx, size_t n, float *mu,
                         float *logvar);

@@ -7,6 +7,7 @@
 #include <string.h>
 #include <time.h>
 
+#include <gsl/gsl_randist.h>
 #include <jansson.h>
 
 #include "cli/cli_model.h"
@@ -17,13 +18,17 @@
 #include "core/threads.h"
 #include "datasets/dataset.h"
 #include "metrics/metric.h"
+#include "metrics/metrics.h"
+#include "models/labels.h"
 #include "models/model.h"
 
 #define CMD "eval"
+#define PROBE_TRAIN 10000 /* --probe-target on data without a split: the seeded samples */
+#define PROBE_TEST 5000
 
 static const char usage_text[] =
     "Usage: bhivae eval DIR [--data NAME] [--seed S] [--metrics LIST] [--out FILE]\n"
-    "                       [--threads T]\n"
+    "                       [--probe-target SPEC] [--threads T]\n"
     "       bhivae eval --checkpoint FILE [options]\n"
     "\n"
     "Every metric of the model trained in DIR (DIR/model.ckpt, or a checkpoint file) into one\n"
@@ -47,6 +52,15 @@ static const char usage_text[] =
     "  labelled datasets (MNIST format):\n"
     "    probe              logistic regression on the train split's codes, test accuracy (%)\n"
     "    probe-mlp          the same with a small MLP (only when named)\n"
+    "  any dataset, with --probe-target:\n"
+    "    probe, probe-mlp   the same probes predicting the target instead of the class\n"
+    "\n"
+    "--probe-target SPEC: what the probes predict (one label; models/labels.h): labels,\n"
+    "attrs:i (CelebA), factors:i (dSprites), or a binary one-vs-rest target such as\n"
+    "factors:0=2 ([shape == heart]) or attrs:8=1.  The train and test splits when the data has\n"
+    "them (every example), else a seeded draw of 10,000 train and 5,000 test examples, all\n"
+    "distinct (fewer when the data is smaller: 2/3 and 1/3 of it).  eval.json's probe entries\n"
+    "record the target and the sample.\n"
     "\n"
     "Options:\n"
     "  --data NAME     the dataset (default: the one the model was trained on)\n"
@@ -83,18 +97,20 @@ static const eval_metric eval_metrics[] = {
   "probe-mlp"
 
 typedef struct eval_args {
-  const char *path, *checkpoint, *data, *seed_arg, *metrics, *out, *threads;
+  const char *path, *checkpoint, *data, *seed_arg, *metrics, *out, *threads, *probe_target;
   int help;
   unsigned long long seed;
+  bh_label_spec target; /* parsed --probe-target (when given) */
 } eval_args;
 
 /* What the dataset offers the metrics: ground-truth factors, class labels. */
 typedef struct data_kind {
   int nfactors, nclasses;
+  int target; /* --probe-target given: the probes predict it, labels or not */
 } data_kind;
 
 static int applies(const eval_metric *e, data_kind k) {
-  return e->labels ? k.nclasses > 0 : k.nfactors > 0;
+  return e->labels ? k.nclasses > 0 || k.target : k.nfactors > 0;
 }
 
 /* The entries to compute: --metrics (each name a key or a family; one that does not apply to
@@ -113,7 +129,8 @@ static int select_metrics(const eval_args *a, data_kind ds, const char *spec, in
         continue;
       if (!applies(e, ds))
         return bh_cli_usage(CMD, "--metrics: %s needs %s; %s has none", e->key,
-                            e->labels ? "class labels" : "ground-truth factors", spec);
+                            e->labels ? "class labels (or --probe-target)"
+                                      : "ground-truth factors", spec);
       chosen[i] = found = 1;
     }
     if (!found)
@@ -132,6 +149,145 @@ static double now_s(void) {
   return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
 }
 
+/* ---------------------------------------------------------------- --probe-target */
+
+/* The probe's examples: codes and target values of idx[0..n-1] of ds. */
+typedef struct probe_part {
+  size_t n;
+  size_t *idx;
+  int *y;
+  float *x;
+} probe_part;
+
+static void probe_part_free(probe_part *p) {
+  free(p->idx);
+  free(p->y);
+  free(p->x);
+  memset(p, 0, sizeof *p);
+}
+
+/* The target of examples p->idx (from their factors, labels or attributes, whichever the spec
+ * reads) and their encoder means. */
+static int probe_part_fill(const eval_args *a, bh_model *m, bh_dataset *ds, probe_part *p) {
+  const bh_label_spec *t = &a->target;
+  size_t n = p->n;
+  int *labels = NULL, f[BH_DATASET_MAX_FACTORS], st = BH_EXIT_OK;
+  uint8_t *attrs = NULL;
+  p->y = malloc((n ? n : 1) * sizeof *p->y);
+  p->x = malloc((n ? n : 1) * (size_t)m->z_dim * sizeof *p->x);
+  if (t->source == BH_LABEL_CLASSES) labels = malloc((n ? n : 1) * sizeof *labels);
+  if (t->source == BH_LABEL_ATTRS) attrs = malloc((n ? n : 1) * (size_t)ds->nattrs);
+  if (!p->y || !p->x || (t->source == BH_LABEL_CLASSES && !labels) ||
+      (t->source == BH_LABEL_ATTRS && !attrs))
+    st = bh_cli_fail("out of memory for %zu probe examples", n);
+  else if ((labels && bh_dataset_labels(ds, p->idx, n, labels) != BH_OK) ||
+           (attrs && bh_dataset_attrs(ds, p->idx, n, attrs) != BH_OK))
+    st = bh_cli_fail_lib();
+  for (size_t i = 0; !st && i < n; i++) {
+    if (t->source == BH_LABEL_FACTORS) bh_dataset_factors_of(ds, p->idx[i], f);
+    p->y[i] = bh_label_spec_value(t, 0, labels ? labels[i] : -1,
+                                  attrs ? attrs + i * (size_t)ds->nattrs : NULL, ds->nattrs,
+                                  t->source == BH_LABEL_FACTORS ? f : NULL, ds->nfactors);
+    if (p->y[i] < 0)
+      st = bh_cli_fail("--probe-target %s: example %zu of %s has no value", t->text, p->idx[i],
+                       ds->source);
+  }
+  if (!st && bh_cli_model_encode(m, ds, p->idx, n, p->x, NULL) != BH_OK) st = bh_cli_fail_lib();
+  free(labels);
+  free(attrs);
+  return st;
+}
+
+/* Every example of a split, in order. */
+static int probe_part_all(probe_part *p, size_t n) {
+  p->n = n;
+  if (!(p->idx = malloc((n ? n : 1) * sizeof *p->idx)))
+    return bh_cli_fail("out of memory for %zu probe examples", n);
+  for (size_t i = 0; i < n; i++) p->idx[i] = i;
+  return BH_EXIT_OK;
+}
+
+/* PROBE_TRAIN + PROBE_TEST distinct examples of n (2/3 and 1/3 of n when n is smaller): a
+ * selection sample from g, shuffled by g, cut in two. */
+static int probe_parts_draw(size_t n, gsl_rng *g, probe_part *tr, probe_part *te) {
+  size_t total = n < PROBE_TRAIN + PROBE_TEST ? n : PROBE_TRAIN + PROBE_TEST, chosen = 0;
+  tr->n = n < PROBE_TRAIN + PROBE_TEST ? 2 * n / 3 : PROBE_TRAIN;
+  te->n = total - tr->n;
+  size_t *all = malloc((total ? total : 1) * sizeof *all);
+  tr->idx = malloc((tr->n ? tr->n : 1) * sizeof *tr->idx);
+  te->idx = malloc((te->n ? te->n : 1) * sizeof *te->idx);
+  if (!all || !tr->idx || !te->idx) {
+    free(all);
+    return bh_cli_fail("out of memory for %zu probe examples", total);
+  }
+  for (size_t i = 0; i < n && chosen < total; i++)
+    if ((double)(n - i) * gsl_rng_uniform(g) < (double)(total - chosen)) all[chosen++] = i;
+  gsl_ran_shuffle(g, all, total, sizeof *all);
+  memcpy(tr->idx, all, tr->n * sizeof *all);
+  memcpy(te->idx, all + tr->n, te->n * sizeof *all);
+  free(all);
+  return BH_EXIT_OK;
+}
+
+/* probe / probe-mlp (variant "mlp") predicting --probe-target: on the train and test splits
+ * when the data has them, else on a seeded draw from every example (split[BH_SPLIT_ALL]); from
+ * stream "metric" of the seed, as every metric.  *sampled: 1 for the draw. */
+static int probe_target_metric(const eval_args *a, bh_model *m, const char *spec,
+                               bh_dataset **split, const char *variant, bh_metric_result *r,
+                               int *sampled) {
+  bh_rng *rng = bh_rng_alloc(a->seed);
+  gsl_rng *g = rng ? bh_rng_stream(rng, "metric") : NULL;
+  probe_part tr = {0, NULL, NULL, NULL}, te = {0, NULL, NULL, NULL};
+  bh_dataset *dtr = split[BH_SPLIT_ALL], *dte = split[BH_SPLIT_ALL];
+  int st = g ? BH_EXIT_OK : bh_cli_fail_lib();
+  if (!st && !split[BH_SPLIT_TEST]) { /* has the source a test split?  (dSprites: no) */
+    bh_error_clear();
+    bh_dataset *t = bh_dataset_open(spec, BH_SPLIT_TEST);
+    if (!t && bh_error_code() != BH_EINVAL) st = bh_cli_fail_lib();
+    if (t) {
+      bh_dataset_free(t);
+      st = bh_cli_model_data(CMD, m, spec, BH_SPLIT_TEST, &split[BH_SPLIT_TEST]);
+    }
+    bh_error_clear();
+  }
+  if (!st && split[BH_SPLIT_TEST] && !split[BH_SPLIT_TRAIN])
+    st = bh_cli_model_data(CMD, m, spec, BH_SPLIT_TRAIN, &split[BH_SPLIT_TRAIN]);
+  *sampled = !split[BH_SPLIT_TEST];
+  if (!st && !*sampled) {
+    dtr = split[BH_SPLIT_TRAIN];
+    dte = split[BH_SPLIT_TEST];
+    if (!(st = probe_part_all(&tr, dtr->n))) st = probe_part_all(&te, dte->n);
+  } else if (!st) {
+    st = probe_parts_draw(dtr->n, g, &tr, &te);
+  }
+  if (!st) st = probe_part_fill(a, m, dtr, &tr);
+  if (!st) st = probe_part_fill(a, m, dte, &te);
+  if (!st) {
+    bh_codes ctr = {tr.n, m->z_dim, tr.x}, cte = {te.n, m->z_dim, te.x};
+    int mlp = variant && strcmp(variant, "mlp") == 0;
+    if (bh_metric_probe(&ctr, tr.y, &cte, te.y, a->target.k[0], mlp, g, r) != BH_OK)
+      st = bh_cli_fail_lib();
+    r->seed = (unsigned long)a->seed;
+  }
+  probe_part_free(&tr);
+  probe_part_free(&te);
+  bh_rng_free(rng);
+  return st;
+}
+
+/* --probe-target against the data d: one entry, else a usage error. */
+static int parse_target(eval_args *a, const bh_data_info *d) {
+  if (bh_label_spec_parse(&a->target, a->probe_target, NULL, d, "eval", "--probe-target") !=
+      BH_OK)
+    return bh_cli_usage(CMD, "%s", bh_error_message());
+  if (a->target.n != 1)
+    return bh_cli_usage(CMD, "--probe-target: '%s' has %d entries; the probe predicts one",
+                        a->probe_target, a->target.n);
+  return BH_EXIT_OK;
+}
+
+/* ---------------------------------------------------------------- computing */
+
 /* Compute the chosen entries into metrics (an object), printing a line for each. */
 static int compute(const eval_args *a, bh_model *m, const char *spec, bh_dataset **split,
                    const int *chosen, json_t *metrics) {
@@ -141,12 +297,19 @@ static int compute(const eval_args *a, bh_model *m, const char *spec, bh_dataset
     bh_metric_result r;
     bh_metric_result_init(&r, e->metric);
     double t0 = now_s();
-    int st = bh_cli_metric_model(CMD, m, spec, split, e->metric, e->variant, a->seed, &r);
+    int target = a->probe_target && e->labels, sampled = 0;
+    int st = target ? probe_target_metric(a, m, spec, split, e->variant, &r, &sampled)
+                    : bh_cli_metric_model(CMD, m, spec, split, e->metric, e->variant, a->seed, &r);
     double seconds = now_s() - t0;
     json_t *o = st ? NULL : bh_metric_result_json(&r);
     bh_metric_result_free(&r);
     if (st) return st;
     if (!o) return bh_cli_fail("%s: cannot build the JSON result", e->key);
+    if (target) {
+      json_object_set_new(o, "target", json_string(a->target.text));
+      json_object_set_new(o, "sample", json_string(sampled ? "seeded draw of distinct examples"
+                                                           : "train and test splits"));
+    }
     json_object_set_new(o, "seconds", json_real(seconds));
     json_object_set_new(metrics, e->key, o);
     printf("%-18s %10.4f  (%.1f s)\n", e->key, json_number_value(json_object_get(o, "score")),
@@ -202,7 +365,7 @@ static json_t *header_json(const eval_args *a, const bh_model *m, const bh_ckpt 
   return o;
 }
 
-static int run_eval(const eval_args *a, bh_model *m, const bh_ckpt *ck) {
+static int run_eval(eval_args *a, bh_model *m, const bh_ckpt *ck) {
   char out[4096];
   int chosen[NEVAL], st;
   bh_dataset *split[4] = {NULL, NULL, NULL, NULL};
@@ -211,13 +374,17 @@ static int run_eval(const eval_args *a, bh_model *m, const bh_ckpt *ck) {
   else if ((st = default_out(a->path, out, sizeof out))) return st;
   /* The model's own data is described by its checkpoint: a metric that cannot apply is an
    * error before the data is opened.  Every split opened stays open for the next metric. */
-  data_kind kind = {m->data.nfactors, m->data.nclasses};
-  if (!a->data) st = select_metrics(a, kind, spec, chosen);
+  data_kind kind = {m->data.nfactors, m->data.nclasses, a->probe_target != NULL};
+  if (!a->data && a->probe_target) st = parse_target(a, &m->data);
+  if (!st && !a->data) st = select_metrics(a, kind, spec, chosen);
   if (!st) st = bh_cli_model_data(CMD, m, spec, BH_SPLIT_ALL, &split[BH_SPLIT_ALL]);
   if (!st && a->data) {
+    bh_data_info info;
+    bh_data_info_from_dataset(split[BH_SPLIT_ALL], &info);
     kind.nfactors = split[BH_SPLIT_ALL]->nfactors;
     kind.nclasses = split[BH_SPLIT_ALL]->nclasses;
-    st = select_metrics(a, kind, spec, chosen);
+    if (a->probe_target) st = parse_target(a, &info);
+    if (!st) st = select_metrics(a, kind, spec, chosen);
   }
   json_t *o = st ? NULL : header_json(a, m, ck, spec);
   if (!st && !o) st = bh_cli_fail("out of memory");
@@ -235,7 +402,8 @@ int bh_cmd_eval(int argc, char **argv) {
   bh_cli_opt opts[] = {{"checkpoint", &a.checkpoint, NULL}, {"data", &a.data, NULL},
                        {"seed", &a.seed_arg, NULL},         {"metrics", &a.metrics, NULL},
                        {"out", &a.out, NULL},               {"threads", &a.threads, NULL},
-                       {"help", NULL, &a.help},             {NULL, NULL, NULL}};
+                       {"probe-target", &a.probe_target, NULL}, {"help", NULL, &a.help},
+                       {NULL, NULL, NULL}};
   int st = bh_cli_parse_run(CMD, argc, argv, opts, &a.path);
   if (st) return st;
   if (a.help) return fputs(usage_text, stdout), BH_EXIT_OK;

@@ -31,14 +31,17 @@ typedef struct bh_label_spec {
 
 /* Parse spec for data d.  "auto" is replaced by auto_spec (NULL: "auto" is an error).  `who`
  * and `key` name the model and key in messages ("bhivae-sup: key 'attributes': ...").  BH_OK, or
- * BH_EINVAL with one line (unknown form, index out of range, a factor with < 2 values, a value v
- * outside the factor's range, data lacking the source). */
+ * BH_EINVAL with one line (unknown form, empty or malformed list, more than BH_LABEL_MAX entries,
+ * index out of range, a factor with < 2 values, a value v outside the factor's range or, for an
+ * attribute, not 0/1, data lacking the source).  s->text: the canonical spec ("auto" resolved). */
 int bh_label_spec_parse(bh_label_spec *s, const char *spec, const char *auto_spec,
                         const bh_data_info *d, const char *who, const char *key);
 
 /* Entry a's label of one example from raw per-example fields (any may be NULL when the source
  * does not use it): label (class), attrs (nattrs 0/1 values), factors (nfactors indices).
- * -1 when the field is missing or the value is out of 0..k[a]-1. */
+ * -1 when the field is missing or the value is out of 0..k[a]-1.  Under "=v" the result is 0/1
+ * and only a negative value (or an attribute other than 0/1) gives -1: the factor's size is not in
+ * s; bh_label_spec_batch checks every raw value against the data's range. */
 int bh_label_spec_value(const bh_label_spec *s, int a, int label, const uint8_t *attrs,
                         int nattrs, const int *factors, int nfactors);
 

@@ -86,18 +86,18 @@ static void test_terms(void **state) {
 
 static void test_registry(void **state) {
   (void)state;
-  assert_int_equal(bh_model_class_count(), 6);
-  static const char *const names[] = {"vae",    "betavae",   "factorvae",
-                                      "btcvae", "guidedvae", "guidedvae-sup"};
-  for (int i = 0; i < 6; i++) {
+  assert_int_equal(bh_model_class_count(), 8);
+  static const char *const names[] = {"vae",       "betavae",       "factorvae", "btcvae",
+                                      "guidedvae", "guidedvae-sup", "bhivae",    "bhivae-sup"};
+  for (int i = 0; i < 8; i++) {
     assert_string_equal(bh_model_class_at(i)->name, names[i]);
     assert_ptr_equal(bh_model_class_find(names[i]), bh_model_class_at(i));
   }
   assert_ptr_equal(bh_model_class_find("btcvae"), &bh_btcvae_class);
   assert_null(bh_model_class_at(-1));
-  assert_null(bh_model_class_at(6));
+  assert_null(bh_model_class_at(8));
   assert_null(bh_model_class_find("bvae"));
-  assert_msg("unknown model 'bvae' (known: vae, betavae, factorvae, btcvae, guidedvae, guidedvae-sup)");
+  assert_msg("unknown model 'bvae' (known: vae, betavae, factorvae, btcvae, guidedvae, guidedvae-sup, bhivae, bhivae-sup)");
 }
 
 static void test_config_new(void **state) {
@@ -511,7 +511,7 @@ static void test_load_errors(void **state) {
   write_variant(good, bad, NULL, "model.name", "bvae", 4);
   assert_null(bh_model_load_path(bad, NULL));
   snprintf(want, sizeof want,
-           "%s: unknown model 'bvae' (known: vae, betavae, factorvae, btcvae, guidedvae, guidedvae-sup)", bad);
+           "%s: unknown model 'bvae' (known: vae, betavae, factorvae, btcvae, guidedvae, guidedvae-sup, bhivae, bhivae-sup)", bad);
   assert_msg(want);
   write_variant(good, bad, "model.name", NULL, NULL, 0);
   assert_null(bh_model_load_path(bad, NULL));

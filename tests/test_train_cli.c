@@ -613,7 +613,7 @@ static void test_bad_input(void **state) {
   tf_run_result r;
   tf_path(x, "never");
   tf_run_bhivae(&r, "train --model nosuch --data dsprites --out %s", x);
-  expect_usage(&r, "unknown model 'nosuch' (known: vae, betavae, factorvae, btcvae, guidedvae, guidedvae-sup)");
+  expect_usage(&r, "unknown model 'nosuch' (known: vae, betavae, factorvae, btcvae, guidedvae, guidedvae-sup, bhivae, bhivae-sup)");
   tf_run_bhivae(&r, "train --model vae --set betta=3 --out %s", x);
   expect_usage(&r, "unknown key 'betta'");
   tf_run_bhivae(&r, "train --model vae --set steps=many --out %s", x);
