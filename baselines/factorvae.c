@@ -175,14 +175,8 @@ static int factorvae_create(bh_model *m, gsl_rng *init) {
   }
   f->gamma = gamma;
 
-  bh_adam_config d = bh_model_main_adam(cfg);
-  d.lr = bh_config_num(cfg, "d_lr");
-  d.beta1 = bh_config_num(cfg, "d_beta1");
-  d.beta2 = bh_config_num(cfg, "d_beta2");
-  d.weight_decay = 0.0;
-  d.decoupled = 0;
   m->group_name[FV_DISC] = "disc";
-  m->adam[FV_DISC] = d;
+  m->adam[FV_DISC] = bh_model_adversary_adam(cfg, "d_lr", "d_beta1", "d_beta2");
   m->nphases = 2;
   m->phase_group[0] = FV_MAIN;
   m->phase_group[1] = FV_DISC;

@@ -261,14 +261,8 @@ static int bhivae_create(bh_model *m, gsl_rng *init) {
     bhivae_free(v);
     return st;
   }
-  bh_adam_config d = bh_model_main_adam(cfg);
-  d.lr = bh_config_num(cfg, "d_lr");
-  d.beta1 = bh_config_num(cfg, "d_beta1");
-  d.beta2 = bh_config_num(cfg, "d_beta2");
-  d.weight_decay = 0.0;
-  d.decoupled = 0;
   m->group_name[BV_DISC] = "disc";
-  m->adam[BV_DISC] = d;
+  m->adam[BV_DISC] = bh_model_adversary_adam(cfg, "d_lr", "d_beta1", "d_beta2");
   m->nphases = 2;
   m->phase_group[0] = BV_MAIN;
   m->phase_group[1] = BV_DISC;

@@ -350,14 +350,8 @@ static int bhivae_sup_create(bh_model *m, gsl_rng *init) {
   m->nphases = 1;
   m->phase_group[0] = BS_MAIN;
   if (s->nlab > 0 && !s->shared) { /* the adversaries and their phase */
-    bh_adam_config d = bh_model_main_adam(cfg);
-    d.lr = bh_config_num(cfg, "adv_lr");
-    d.beta1 = bh_config_num(cfg, "adv_beta1");
-    d.beta2 = bh_config_num(cfg, "adv_beta2");
-    d.weight_decay = 0.0;
-    d.decoupled = 0;
     m->group_name[BS_ADV] = "adv";
-    m->adam[BS_ADV] = d;
+    m->adam[BS_ADV] = bh_model_adversary_adam(cfg, "adv_lr", "adv_beta1", "adv_beta2");
     m->nphases = 2;
     m->phase_group[1] = BS_ADV;
   } else { /* no adversary: one group */

@@ -179,6 +179,14 @@ static int run_training(const train_args *a, bh_model *m, bh_dataset *ds, bh_rng
   bh_train_opts o = {a->out, a->resume, a->quiet ? 0 : -1, 0, spec};
   bh_train_summary s;
   memset(&s, 0, sizeof s);
+  if (!a->quiet) { /* the size of what trains, before the first progress line */
+    fprintf(stderr, "bhivae: %s on %s: %zu parameters (", m->cls->name, spec,
+            bh_model_param_count(m));
+    for (int g = 0; g < m->ngroups; g++)
+      fprintf(stderr, "%s%s %zu", g ? ", " : "", m->group_name[g],
+              bh_model_group_param_count(m, g));
+    fprintf(stderr, ")\n");
+  }
   int st = bh_train_run(m, ds, rng, &o, &s);
   if (st == BH_TRAIN_STOPPED) {
     fprintf(stderr,

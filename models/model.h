@@ -148,6 +148,11 @@ bh_config *bh_model_config_new(const bh_model_class *cls);
 /* The Adam configuration of group 0 from the common keys (lr, beta1, beta2, adam_eps,
  * weight_decay). */
 bh_adam_config bh_model_main_adam(const bh_config *cfg);
+/* The Adam configuration of an adversary group (a discriminator, a classifier): the common
+ * adam_eps, learning rate and betas from the class's own keys (e.g. "d_lr", "d_beta1",
+ * "d_beta2"), no weight decay. */
+bh_adam_config bh_model_adversary_adam(const bh_config *cfg, const char *lr_key,
+                                       const char *beta1_key, const char *beta2_key);
 
 /* ---- life cycle (models/model.c) ---- */
 

@@ -79,3 +79,14 @@ bh_adam_config bh_model_main_adam(const bh_config *cfg) {
   a.decoupled = 0;
   return a;
 }
+
+bh_adam_config bh_model_adversary_adam(const bh_config *cfg, const char *lr_key,
+                                       const char *beta1_key, const char *beta2_key) {
+  bh_adam_config a = bh_model_main_adam(cfg);
+  a.lr = bh_config_num(cfg, lr_key);
+  a.beta1 = bh_config_num(cfg, beta1_key);
+  a.beta2 = bh_config_num(cfg, beta2_key);
+  a.weight_decay = 0.0;
+  a.decoupled = 0;
+  return a;
+}

@@ -18,7 +18,6 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <cmocka.h>
-#include <gsl/gsl_rng.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -41,85 +40,23 @@ static const bh_data_info tiny_data = {.c = 1, .h = 4, .w = 4, .n = 64};
 
 /* A bhivae on 1×4×4 images with tiny networks, extra "key=value" settings (NULL-terminated). */
 static bh_model *make_model(const char *const *sets, uint64_t seed) {
-  bh_config *cfg = bh_model_config_new(&bh_bhivae_class);
-  assert_non_null(cfg);
-  const char *base[] = {"arch=fc",       "enc_hidden=16", "dec_hidden=16", "level_hidden=8",
-                        "part_hidden=8", "part_out=8",    "d_hidden=8",    "d_layers=1",
-                        "z_dim=8",       NULL};
-  for (int i = 0; base[i]; i++)
-    assert_int_equal(bh_config_set_assignment(cfg, base[i], "test"), BH_OK);
-  for (int i = 0; sets && sets[i]; i++)
-    if (bh_config_set_assignment(cfg, sets[i], "test") != BH_OK)
-      fail_msg("setting %s: %s", sets[i], bh_error_message());
-  bh_rng *rng = bh_rng_alloc(seed);
-  bh_model *m = bh_model_create(&bh_bhivae_class, cfg, &tiny_data, rng);
-  bh_rng_free(rng);
-  if (!m) fail_msg("bh_model_create(bhivae): %s", bh_error_message());
-  return m;
+  static const char *const base[] = {"arch=fc",       "enc_hidden=16", "dec_hidden=16",
+                                     "level_hidden=8", "part_hidden=8", "part_out=8",
+                                     "d_hidden=8",     "d_layers=1",    "z_dim=8",
+                                     NULL};
+  return mc_model_make(&bh_bhivae_class, &tiny_data, base, sets, seed);
 }
 
-static bh_tensor *run_loss(bh_model *m, bh_ctx *ctx, int phase, const bh_batch *b, bh_rng *rng,
-                           bh_terms *terms) {
-  bh_tensor *loss = m->cls->loss(m, ctx, phase, b, rng, terms);
-  if (!loss) fail_msg("bhivae loss phase %d: %s", phase, bh_error_message());
-  assert_int_equal((int)loss->size, 1);
-  return loss;
-}
-
-static void expect_close(const char *what, double got, double want, double rel) {
-  if (!(fabs(got - want) <= rel * fmax(1.0, fabs(want))))
-    fail_msg("%s: got %.9g, expected %.9g", what, got, want);
-}
-
-static double softplus(double x) { return x > 0 ? x + log1p(exp(-x)) : log1p(exp(x)); }
-
-/* ---- a double-precision D_i from the parameters "disc<i>.<l>.w/b" of group 1 ---- */
-static void disc_forward(const bh_model *m, int level, int layers, const double *z, int d,
-                         double out[3]) {
-  double h[64], next[64];
-  int width = d;
-  for (int j = 0; j < d; j++) h[j] = z[j];
-  for (int l = 0; l <= layers; l++) {
-    char wn[32], bn[32];
-    snprintf(wn, sizeof wn, "disc%d.%d.w", level + 1, l);
-    snprintf(bn, sizeof bn, "disc%d.%d.b", level + 1, l);
-    const bh_tensor *w = bh_params_find(m->group[1], wn), *b = bh_params_find(m->group[1], bn);
-    if (!w || !b) fail_msg("no tensor %s / %s in the disc group", wn, bn);
-    int outw = w->shape[0];
-    assert_int_equal(w->shape[1], width);
-    for (int o = 0; o < outw; o++) {
-      double s = b->data[o];
-      for (int k = 0; k < width; k++) s += (double)w->data[o * width + k] * h[k];
-      next[o] = l < layers && s < 0 ? 0.2 * s : s; /* LeakyReLU(0.2) on hidden layers */
-    }
-    width = outw;
-    memcpy(h, next, sizeof(double) * (size_t)width);
-  }
-  assert_int_equal(width, 3);
-  for (int c = 0; c < 3; c++) out[c] = h[c];
-}
-
-/* −log softmax(l)[c] */
-static double cross_entropy3(const double l[3], int c) {
-  double mx = fmax(l[0], fmax(l[1], l[2]));
-  return mx + log(exp(l[0] - mx) + exp(l[1] - mx) + exp(l[2] - mx)) - l[c];
-}
-
-static int argmax3(const double l[3]) {
-  int best = 0;
-  for (int c = 1; c < 3; c++)
-    if (l[c] > l[best]) best = c;
-  return best;
-}
-
-/* Every discriminator parameter ~ U(−1, 1): logits of order 1, all classes distinct. */
-static void randomise_group(bh_params *p, unsigned long seed, double scale) {
-  gsl_rng *r = gsl_rng_alloc(gsl_rng_mt19937);
-  gsl_rng_set(r, seed);
-  for (int i = 0; i < p->n; i++)
-    for (size_t k = 0; k < p->t[i]->size; k++)
-      p->t[i]->data[k] = (float)(scale * (2.0 * gsl_rng_uniform(r) - 1.0));
-  gsl_rng_free(r);
+/* D_i's logits of one z^i row in double, from the parameters "disc<i>.<l>.w/b" of group 1:
+ * d → hidden → ... → 3 (`layers` hidden layers of `hidden` units). */
+static void disc_forward(const bh_model *m, int level, int layers, int hidden, const double *z,
+                         int d, double out[3]) {
+  char prefix[16];
+  int widths[ZMAX] = {d};
+  for (int l = 1; l <= layers; l++) widths[l] = hidden;
+  widths[layers + 1] = 3;
+  snprintf(prefix, sizeof prefix, "disc%d", level + 1);
+  mc_mlp_double(m->group[1], prefix, layers + 1, widths, z, out);
 }
 
 /* z^i of the model's encoder on x [n images], copied into z[i] (n × d(z^i) doubles). */
@@ -148,7 +85,7 @@ static void check_by_hand(const char *perm_mode) {
   bh_model *m = make_model(sets, 6);
   const bh_hier *h = m->impl;
   int split = strcmp(perm_mode, "split") == 0;
-  randomise_group(m->group[1], 17, 1.0);
+  mc_group_randomise(m->group[1], 17, 1.0); /* D_i ~ U(−1, 1): logits of order 1 */
   float x[N * IMG];
   mc_random_binary_images(x, N, IMG, 1, 0.5);
   bh_batch batch = {.n = N, .x = x};
@@ -187,9 +124,9 @@ static void check_by_hand(const char *perm_mode) {
         in[2][j] = z[i][perm[b][r] * d + j]; /* out[r, block b] = z[π_b(r), block b] */
       }
       for (int c = 0; c < 3; c++) {
-        disc_forward(m, i, LAYERS, in[c], d, l);
-        ce[c] += cross_entropy3(l, c) / N;
-        correct += argmax3(l) == c;
+        disc_forward(m, i, LAYERS, 5, in[c], d, l); /* d_hidden 5 */
+        ce[c] += mc_cross_entropy(l, 3, c) / N;
+        correct += mc_argmax(l, 3) == c;
         if (c == 0) kl[i] += (l[0] - l[1]) / N, tc[i] += (l[0] - l[2]) / N;
       }
     }
@@ -204,24 +141,24 @@ static void check_by_hand(const char *perm_mode) {
   bh_rng *rng = bh_rng_alloc(99);
   bh_terms t;
   bh_terms_clear(&t);
-  bh_tensor *loss = run_loss(m, ctx, 0, &batch, rng, &t);
+  bh_tensor *loss = mc_run_loss(m, ctx, 0, &batch, rng, &t);
   char name[16];
   for (int i = 0; i < h->levels; i++) {
     snprintf(name, sizeof name, "kl%d", i + 1);
-    expect_close(name, bh_terms_get(&t, name), kl[i], 2e-5);
+    mc_expect_close(name, bh_terms_get(&t, name), kl[i], 2e-5);
     snprintf(name, sizeof name, "tc%d", i + 1);
-    expect_close(name, bh_terms_get(&t, name), tc[i], 2e-5);
+    mc_expect_close(name, bh_terms_get(&t, name), tc[i], 2e-5);
   }
-  expect_close("kl = sum_i mean(l0 - l1)", bh_terms_get(&t, "kl"), kl_sum, 2e-5);
-  expect_close("tc = sum_i mean(l0 - l2)", bh_terms_get(&t, "tc"), tc_sum, 2e-5);
-  expect_close("loss = beta recon + kl + gamma tc", loss->data[0],
+  mc_expect_close("kl = sum_i mean(l0 - l1)", bh_terms_get(&t, "kl"), kl_sum, 2e-5);
+  mc_expect_close("tc = sum_i mean(l0 - l2)", bh_terms_get(&t, "tc"), tc_sum, 2e-5);
+  mc_expect_close("loss = beta recon + kl + gamma tc", loss->data[0],
                2.5 * bh_terms_get(&t, "recon") + kl_sum + 1.5 * tc_sum, 2e-5);
   assert_float_equal(bh_terms_get(&t, "loss"), loss->data[0], 0.0);
   /* phase 1 on the same tape, as the training loop runs it */
-  bh_tensor *dl = run_loss(m, ctx, 1, &batch, rng, &t);
+  bh_tensor *dl = mc_run_loss(m, ctx, 1, &batch, rng, &t);
   printf("perm=%s: kl %.5f tc %.5f d_loss %.5f d_acc %.4f\n", perm_mode, kl_sum, tc_sum, d_loss,
          (double)correct / rows);
-  expect_close("d_loss", dl->data[0], d_loss, 2e-5);
+  mc_expect_close("d_loss", dl->data[0], d_loss, 2e-5);
   assert_float_equal(bh_terms_get(&t, "d_loss"), dl->data[0], 0.0);
   assert_float_equal(bh_terms_get(&t, "d_acc"), (double)correct / rows, 1e-12);
   assert_true(!isnan(bh_terms_get(&t, "tc"))); /* phase 0's terms stay */
@@ -343,14 +280,9 @@ static void test_prior_covariance(void **state) {
 /* ---- β scales only recon, γ only TC; recon "mean" = "sum"/(c·h·w) ---- */
 static void phase0_terms(const char *const *sets, bh_terms *t, const float *x, int n) {
   bh_model *m = make_model(sets, 4);
-  randomise_group(m->group[1], 5, 1.0);
+  mc_group_randomise(m->group[1], 5, 1.0);
   bh_batch b = {.n = n, .x = x};
-  bh_ctx *ctx = bh_ctx_alloc(1 << 20);
-  bh_rng *rng = bh_rng_alloc(12);
-  bh_terms_clear(t);
-  run_loss(m, ctx, 0, &b, rng, t);
-  bh_rng_free(rng);
-  bh_ctx_free(ctx);
+  mc_phase0_terms(m, &b, 12, t);
   bh_model_free(m);
 }
 
@@ -377,13 +309,13 @@ static void test_beta_gamma_recon(void **state) {
   }
   assert_float_equal(bh_terms_get(&b4, "recon"), recon, 0.0);
   assert_float_equal(bh_terms_get(&def, "recon"), recon, 0.0);
-  expect_close("beta=1 gamma=0", bh_terms_get(&u, "loss"), recon + kl, 1e-6);
-  expect_close("beta=4 gamma=0", bh_terms_get(&b4, "loss"), 4 * recon + kl, 1e-6);
-  expect_close("beta=1 gamma=5", bh_terms_get(&g5, "loss"), recon + kl + 5 * tc, 1e-6);
-  expect_close("defaults beta=10 gamma=3", bh_terms_get(&def, "loss"), 10 * recon + kl + 3 * tc,
+  mc_expect_close("beta=1 gamma=0", bh_terms_get(&u, "loss"), recon + kl, 1e-6);
+  mc_expect_close("beta=4 gamma=0", bh_terms_get(&b4, "loss"), 4 * recon + kl, 1e-6);
+  mc_expect_close("beta=1 gamma=5", bh_terms_get(&g5, "loss"), recon + kl + 5 * tc, 1e-6);
+  mc_expect_close("defaults beta=10 gamma=3", bh_terms_get(&def, "loss"), 10 * recon + kl + 3 * tc,
                1e-6);
-  expect_close("recon mean = sum / 16", bh_terms_get(&mean, "recon"), recon / IMG, 1e-6);
-  expect_close("recon=mean loss", bh_terms_get(&mean, "loss"), 10 * recon / IMG + kl + 3 * tc,
+  mc_expect_close("recon mean = sum / 16", bh_terms_get(&mean, "recon"), recon / IMG, 1e-6);
+  mc_expect_close("recon=mean loss", bh_terms_get(&mean, "loss"), 10 * recon / IMG + kl + 3 * tc,
                1e-6);
 
   /* the summed recon is mean_b Σ_j BCE of the decoder's logits of the code */
@@ -400,9 +332,9 @@ static void test_beta_gamma_recon(void **state) {
   double want = 0.0;
   for (int k = 0; k < N * IMG; k++) {
     double l = logits->data[k], t = x[k];
-    want += (t * softplus(-l) + (1.0 - t) * softplus(l)) / N;
+    want += (t * mc_softplus(-l) + (1.0 - t) * mc_softplus(l)) / N;
   }
-  expect_close("recon by hand", recon, want, 2e-6);
+  mc_expect_close("recon by hand", recon, want, 2e-6);
   bh_ctx_free(ctx);
   bh_model_free(m);
 }
@@ -438,16 +370,6 @@ static void test_gradcheck_blocks(void **state) {
 }
 
 /* ---- each phase trains its own group only ---- */
-static void copy_group(const bh_params *p, float *out) {
-  memcpy(out, p->data, p->size * sizeof(float));
-}
-
-static int group_changed(const bh_params *p, const float *before) {
-  int k = 0;
-  for (size_t i = 0; i < p->size; i++) k += p->data[i] != before[i];
-  return k;
-}
-
 static void test_phase_groups(void **state) {
   (void)state;
   enum { N = 8 };
@@ -456,33 +378,30 @@ static void test_phase_groups(void **state) {
   mc_random_binary_images(x, N, IMG, 2, 0.5);
   bh_batch b = {.n = N, .x = x};
   bh_adam *adam[BH_MODEL_MAX_GROUPS] = {0};
-  for (int g = 0; g < m->ngroups; g++) assert_non_null(adam[g] = bh_adam_alloc(m->group[g], m->adam[g]));
-  float *main0 = malloc(m->group[0]->size * sizeof(float));
-  float *disc0 = malloc(m->group[1]->size * sizeof(float));
+  mc_adams_alloc(m, adam);
   bh_ctx *ctx = bh_ctx_alloc(1 << 20);
   bh_rng *rng = bh_rng_alloc(5);
   bh_terms t;
 
   /* phase 0 alone through the training loop: main moves, the discriminators do not */
-  copy_group(m->group[0], main0);
-  copy_group(m->group[1], disc0);
+  float *main0 = mc_group_copy(m->group[0]), *disc0 = mc_group_copy(m->group[1]);
   m->nphases = 1;
   assert_int_equal(bh_train_step(m, ctx, adam, &b, rng, &t), BH_OK);
   m->nphases = 2;
-  assert_true(group_changed(m->group[0], main0) > 0);
-  assert_int_equal(group_changed(m->group[1], disc0), 0);
+  assert_true(mc_group_changed(m->group[0], main0) > 0);
+  assert_int_equal(mc_group_changed(m->group[1], disc0), 0);
 
   /* phase 1 with every group unfrozen, on the tape of phase 0 (as in the training loop): no
    * gradient reaches main (detached inputs) */
   bh_ctx_reset(ctx);
   bh_terms_clear(&t);
   for (int g = 0; g < 2; g++) bh_params_set_requires_grad(m->group[g], 1);
-  run_loss(m, ctx, 0, &b, rng, &t);
+  mc_run_loss(m, ctx, 0, &b, rng, &t);
   for (int g = 0; g < 2; g++) {
     bh_params_set_requires_grad(m->group[g], 1);
     bh_params_zero_grad(m->group[g]);
   }
-  bh_tensor *dl = run_loss(m, ctx, 1, &b, rng, &t);
+  bh_tensor *dl = mc_run_loss(m, ctx, 1, &b, rng, &t);
   assert_int_equal(bh_backward(ctx, dl), BH_OK);
   double gmain = 0.0, gdisc = 0.0;
   for (int g = 0; g < 2; g++) bh_params_grad_finish(m->group[g]);
@@ -493,14 +412,13 @@ static void test_phase_groups(void **state) {
   assert_true(gdisc > 0.0);
 
   /* a whole step moves both */
-  copy_group(m->group[0], main0);
-  copy_group(m->group[1], disc0);
+  free(main0), free(disc0);
+  main0 = mc_group_copy(m->group[0]), disc0 = mc_group_copy(m->group[1]);
   assert_int_equal(bh_train_step(m, ctx, adam, &b, rng, &t), BH_OK);
-  assert_true(group_changed(m->group[0], main0) > 0);
-  assert_true(group_changed(m->group[1], disc0) > 0);
-  for (int g = 0; g < m->ngroups; g++) bh_adam_free(adam[g]);
-  free(main0);
-  free(disc0);
+  assert_true(mc_group_changed(m->group[0], main0) > 0);
+  assert_true(mc_group_changed(m->group[1], disc0) > 0);
+  mc_adams_free(m, adam);
+  free(main0), free(disc0);
   bh_rng_free(rng);
   bh_ctx_free(ctx);
   bh_model_free(m);
@@ -516,7 +434,7 @@ static void test_train(void **state) {
   mc_random_binary_images(proto, 4, IMG, 44, 0.5);
   for (int i = 0; i < N; i++) memcpy(x + i * IMG, proto + (i % 4) * IMG, IMG * sizeof(float));
   bh_adam *adam[BH_MODEL_MAX_GROUPS] = {0};
-  for (int g = 0; g < m->ngroups; g++) assert_non_null(adam[g] = bh_adam_alloc(m->group[g], m->adam[g]));
+  mc_adams_alloc(m, adam);
   bh_ctx *ctx = bh_ctx_alloc(1 << 20);
   bh_rng *rng = bh_rng_alloc(3);
   bh_batch b = {.n = N, .x = x};
@@ -550,7 +468,7 @@ static void test_train(void **state) {
   for (int i = 0; i < 3; i++) /* every D_i learns something: below chance */
     if (!(min_level[i] < log(3.0)))
       fail_msg("%s never below log 3 (lowest %.4f)", level_d[i], min_level[i]);
-  for (int g = 0; g < m->ngroups; g++) bh_adam_free(adam[g]);
+  mc_adams_free(m, adam);
   bh_rng_free(rng);
   bh_ctx_free(ctx);
   bh_model_free(m);
@@ -583,17 +501,9 @@ static void test_structure_and_errors(void **state) {
   bh_config_free(cfg);
 
   bh_model *m = make_model(NULL, 8);
-  assert_int_equal(m->ngroups, 2);
-  assert_string_equal(m->group_name[0], "main");
-  assert_string_equal(m->group_name[1], "disc");
-  assert_int_equal(m->nphases, 2);
-  assert_int_equal(m->phase_group[0], 0);
-  assert_int_equal(m->phase_group[1], 1);
+  mc_expect_adversary_layout(m, "disc");
   assert_int_equal(m->batches_per_step, 1);
   assert_int_equal(m->z_dim, 8);
-  assert_float_equal(m->adam[1].lr, 1e-4, 1e-15);
-  assert_float_equal(m->adam[1].beta1, 0.5, 1e-15);
-  assert_float_equal(m->adam[1].beta2, 0.9, 1e-15);
   /* D_i: d(z^i) → 8 → 3 for d(z^i) = 8, 6, 4 */
   size_t want = 0;
   for (int d = 8; d >= 4; d -= 2) want += (size_t)(d * 8 + 8) + (8 * 3 + 3);

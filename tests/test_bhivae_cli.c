@@ -12,7 +12,6 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <cmocka.h>
-#include <ftw.h>
 #include <gsl/gsl_randist.h>
 #include <jansson.h>
 #include <math.h>
@@ -37,7 +36,7 @@
   "--set log_every=2 --seed 5 --threads 1 --quiet"
 #define ZDIM 8
 #define STEPS 8 /* the straight runs; the resumed ones stop at STEPS/2 first */
-#define PL 512
+#define PL TF_PATH_MAX /* path buffers */
 #define NMODELS 2
 
 static const char *const models[NMODELS] = {"bhivae", "bhivae-sup"};
@@ -48,70 +47,9 @@ static bh_dataset *dsprites;
 
 /* ---------------------------------------------------------------- helpers */
 
-static void expect_status(const tf_run_result *r, int want) {
-  if (r->status != want) fail_msg("exit %d (want %d): %s%s", r->status, want, r->err, r->out);
-}
-
-static void expect_fail(const tf_run_result *r, const char *has) {
-  size_t len = strlen(r->err);
-  expect_status(r, 1);
-  if (strncmp(r->err, "bhivae: ", 8) != 0 || len == 0 || strchr(r->err, '\n') != r->err + len - 1)
-    fail_msg("stderr is not one line \"bhivae: ...\": \"%s\"", r->err);
-  if (!strstr(r->err, has)) fail_msg("stderr \"%s\" does not name \"%s\"", r->err, has);
-}
-
-static void expect_usage(const tf_run_result *r, const char *has) {
-  expect_status(r, 2);
-  const char *nl = strchr(r->err, '\n');
-  if (strncmp(r->err, "bhivae: ", 8) != 0 || !nl || !strstr(r->err, has) ||
-      strstr(r->err, has) > nl)
-    fail_msg("first stderr line does not name \"%s\": \"%s\"", has, r->err);
-}
-
-static const char *path_of(char *out, const char *fmt, ...) {
-  va_list ap;
-  va_start(ap, fmt);
-  int n = vsnprintf(out, PL, fmt, ap);
-  va_end(ap);
-  if (n < 0 || n >= PL) fail_msg("path too long: %s", out);
-  return out;
-}
-
-static json_t *load_json(const char *path) {
-  json_error_t je;
-  json_t *o = json_load_file(path, 0, &je);
-  if (!o) fail_msg("%s: bad JSON (%s)", path, je.text);
-  return o;
-}
-
-static double num_at(const json_t *o, const char *key) {
-  json_t *v = json_object_get(o, key);
-  if (!json_is_number(v)) fail_msg("no number \"%s\"", key);
-  return json_number_value(v);
-}
-
-/* A log's lines without their timings, as one canonical JSON text. */
-static char *log_without_times(const char *path) {
-  size_t len;
-  char *text = (char *)tf_read_bytes(path, &len), *save = NULL;
-  text[len] = '\0';
-  json_t *all = json_array();
-  for (char *l = strtok_r(text, "\n", &save); l; l = strtok_r(NULL, "\n", &save)) {
-    json_t *o = json_loads(l, 0, NULL);
-    if (!o) fail_msg("%s: bad line \"%s\"", path, l);
-    json_object_del(o, "time_s");
-    json_object_del(o, "images_per_s");
-    json_array_append_new(all, o);
-  }
-  free(text);
-  char *s = json_dumps(all, JSON_SORT_KEYS | JSON_COMPACT | JSON_REAL_PRECISION(17));
-  json_decref(all);
-  return s;
-}
-
 static bh_array *read_npy(const char *prefix, const char *suffix) {
   char p[PL];
-  bh_array *a = bh_npy_read(path_of(p, "%s%s", prefix, suffix));
+  bh_array *a = bh_npy_read(tf_pathf(p, "%s%s", prefix, suffix));
   if (!a) fail_msg("%s: %s", p, bh_error_message());
   return a;
 }
@@ -156,11 +94,6 @@ static void dat_free(dat_file *d) {
 
 /* ---------------------------------------------------------------- fixtures */
 
-static int rm_entry(const char *path, const struct stat *sb, int flag, struct FTW *ftw) {
-  (void)sb, (void)flag;
-  return ftw->level == 0 ? 0 : remove(path);
-}
-
 static int setup(void **state) {
   (void)state;
   tf_run_result r;
@@ -176,9 +109,7 @@ static int setup(void **state) {
 
 static int teardown(void **state) {
   (void)state;
-  char p[PL];
   bh_dataset_free(dsprites);
-  nftw(tf_path(p, ""), rm_entry, 16, FTW_DEPTH | FTW_PHYS);
   return tf_tmpdir_remove();
 }
 
@@ -195,11 +126,11 @@ static void test_resume(void **state) {
     tf_path(s, name);
     tf_run_bhivae(&r, "train --model %s " TINY " %s --set steps=%d --out %s", models[k],
                   extra[k], STEPS / 2, s);
-    expect_status(&r, 0);
+    tf_expect_status(&r, 0);
     tf_run_bhivae(&r, "train --resume --out %s --set steps=%d --threads 1 --quiet", s, STEPS);
-    expect_status(&r, 0);
-    char *a = log_without_times(path_of(p, "%s/log.jsonl", run[k]));
-    char *b = log_without_times(path_of(p, "%s/log.jsonl", s));
+    tf_expect_status(&r, 0);
+    char *a = tf_log_without_times(tf_pathf(p, "%s/log.jsonl", run[k]));
+    char *b = tf_log_without_times(tf_pathf(p, "%s/log.jsonl", s));
     assert_string_equal(a, b);
     assert_non_null(strstr(a, k == 0 ? "\"d_loss\"" : "\"adv_loss\""));
     assert_non_null(strstr(a, "\"kl3\""));
@@ -217,8 +148,8 @@ static void test_encode(void **state) {
     char pre[PL];
     tf_run_result r;
     tf_run_bhivae(&r, "encode %s --n 200 --seed 2 --out %s", run[k],
-                  path_of(pre, "%s/enc", run[k]));
-    expect_status(&r, 0);
+                  tf_pathf(pre, "%s/enc", run[k]));
+    tf_expect_status(&r, 0);
     bh_array *c = read_npy(pre, ".codes.npy"), *ix = read_npy(pre, ".index.npy");
     assert_int_equal(c->shape[0], 200);
     assert_int_equal(c->shape[1], ZDIM);
@@ -283,23 +214,23 @@ static void test_eval(void **state) {
     char out[PL];
     tf_run_result r;
     tf_run_bhivae(&r, "eval %s --metrics mig,sap,probe --probe-target factors:0=2 --seed 3 "
-                      "--out %s", run[k], path_of(out, "%s/ev.json", run[k]));
-    expect_status(&r, 0);
-    json_t *o = load_json(out), *ms = json_object_get(o, "metrics");
+                      "--out %s", run[k], tf_pathf(out, "%s/ev.json", run[k]));
+    tf_expect_status(&r, 0);
+    json_t *o = tf_load_json(out), *ms = json_object_get(o, "metrics");
     assert_int_equal(json_object_size(ms), 4); /* mig, sap, sap-continuous, probe */
     const char *keys[] = {"mig", "sap", "sap-continuous"};
     for (int i = 0; i < 3; i++) {
-      double s = num_at(json_object_get(ms, keys[i]), "score");
+      double s = tf_json_num(json_object_get(ms, keys[i]), "score");
       if (!(s >= 0 && s <= 1)) fail_msg("%s: %s = %g", models[k], keys[i], s);
     }
     json_t *p = json_object_get(ms, "probe");
     assert_string_equal(json_string_value(json_object_get(p, "target")), "factors:0=2");
-    assert_int_equal((int)num_at(p, "n_train"), 10000);
-    assert_int_equal((int)num_at(p, "n_test"), 5000);
-    assert_int_equal((int)num_at(json_object_get(p, "details"), "nclasses"), 2);
+    assert_int_equal((int)tf_json_num(p, "n_train"), 10000);
+    assert_int_equal((int)tf_json_num(p, "n_test"), 5000);
+    assert_int_equal((int)tf_json_num(json_object_get(p, "details"), "nclasses"), 2);
     assert_non_null(strstr(json_string_value(json_object_get(p, "variant")), "logreg"));
     double want = probe_by_hand(run[k], 3);
-    assert_float_equal(num_at(p, "score"), want, 1e-9);
+    assert_float_equal(tf_json_num(p, "score"), want, 1e-9);
     json_decref(o);
   }
 }
@@ -313,8 +244,8 @@ static void check_traverse(const char *dir, int nrows, int row, int u0, int widt
   char png[PL];
   tf_run_result r;
   tf_run_bhivae(&r, "traverse %s --out %s --index 11 --steps 5 --range 2", dir,
-                path_of(png, "%s/trav.png", dir));
-  expect_status(&r, 0);
+                tf_pathf(png, "%s/trav.png", dir));
+  tf_expect_status(&r, 0);
   bh_image img = BH_IMAGE_INIT;
   assert_int_equal(bh_image_read(png, &img), BH_OK);
   assert_int_equal(img.w, 6 * 64 + 5 * BH_GRID_SEP);
@@ -380,22 +311,22 @@ static void check_scatter(const char *dir, const char *opts, int n, int seed, in
   char pre[PL], p[PL], enc[PL];
   tf_run_result r;
   tf_run_bhivae(&r, "scatter %s --out %s --n %d --seed %d %s", dir,
-                path_of(pre, "%s/sc", dir), n, seed, opts);
-  expect_status(&r, 0);
+                tf_pathf(pre, "%s/sc", dir), n, seed, opts);
+  tf_expect_status(&r, 0);
   tf_run_bhivae(&r, "encode %s --n %d --seed %d --out %s", dir, n, seed,
-                path_of(enc, "%s/scenc", dir));
-  expect_status(&r, 0);
+                tf_pathf(enc, "%s/scenc", dir));
+  tf_expect_status(&r, 0);
   bh_array *codes = read_npy(enc, ".codes.npy"), *fac = read_npy(enc, ".factors.npy");
   const float *z = codes->data;
   const int64_t *f = fac->data;
   dat_file d;
-  dat_read(path_of(p, "%s.dat", pre), &d);
+  dat_read(tf_pathf(p, "%s.dat", pre), &d);
   assert_int_equal(d.sections, nsec);
-  json_t *o = load_json(path_of(p, "%s.json", pre)), *blocks = json_object_get(o, "blocks");
-  assert_int_equal((int)num_at(o, "n"), n);
-  assert_int_equal((int)num_at(o, "seed"), seed);
-  assert_float_equal(num_at(o, "rho"), rho, 1e-12);
-  assert_int_equal((int)num_at(json_object_get(o, "color"), "factor"), factor);
+  json_t *o = tf_load_json(tf_pathf(p, "%s.json", pre)), *blocks = json_object_get(o, "blocks");
+  assert_int_equal((int)tf_json_num(o, "n"), n);
+  assert_int_equal((int)tf_json_num(o, "seed"), seed);
+  assert_float_equal(tf_json_num(o, "rho"), rho, 1e-12);
+  assert_int_equal((int)tf_json_num(json_object_get(o, "color"), "factor"), factor);
   assert_int_equal((int)json_array_size(blocks), nsec);
   for (int s = 0; s < nsec; s++) {
     assert_int_equal((int)d.rows[s], n);
@@ -419,7 +350,7 @@ static void check_scatter(const char *dir, const char *opts, int n, int seed, in
           fail_msg("block %d cov[%d][%d] = %.9g, recomputed %.9g", s, i, j, c, cov[i][j]);
       }
     }
-    double jkl = num_at(b, "kl");
+    double jkl = tf_json_num(b, "kl");
     assert_true(isfinite(jkl));
     if (fabs(jkl - kl) > 1e-4 * (1 + fabs(kl))) fail_msg("block %d KL %.9g, recomputed %.9g", s,
                                                          jkl, kl);
@@ -427,7 +358,7 @@ static void check_scatter(const char *dir, const char *opts, int n, int seed, in
   /* the PNG: panels of 256 (4 a row, 4 pixels apart); the contour at radius 1 passes through
    * (1, ρ) (t = 0), drawn black over the points */
   bh_image img = BH_IMAGE_INIT;
-  assert_int_equal(bh_image_read(path_of(p, "%s.png", pre), &img), BH_OK);
+  assert_int_equal(bh_image_read(tf_pathf(p, "%s.png", pre), &img), BH_OK);
   int cols = nsec < 4 ? nsec : 4, rows = (nsec + 3) / 4;
   assert_int_equal(img.w, cols * 256 + (cols - 1) * 4);
   assert_int_equal(img.h, rows * 256 + (rows - 1) * 4);
@@ -436,10 +367,10 @@ static void check_scatter(const char *dir, const char *opts, int n, int seed, in
   if (pix[0] || pix[1] || pix[2]) fail_msg("no contour at (%d, %d): %d %d %d", px, py, pix[0],
                                            pix[1], pix[2]);
   bh_image_release(&img);
-  assert_true(tf_file_exists(path_of(p, "%s.gp", pre)));
-  assert_false(tf_file_exists(path_of(p, "%s.png.tmp", pre)));
+  assert_true(tf_file_exists(tf_pathf(p, "%s.gp", pre)));
+  assert_false(tf_file_exists(tf_pathf(p, "%s.png.tmp", pre)));
   if (system("command -v gnuplot >/dev/null 2>&1") == 0) { /* the optional gnuplot figure */
-    assert_int_equal(bh_image_read(path_of(p, "%s-gnuplot.png", pre), &img), BH_OK);
+    assert_int_equal(bh_image_read(tf_pathf(p, "%s-gnuplot.png", pre), &img), BH_OK);
     bh_image_release(&img);
   }
   json_decref(o);
@@ -469,12 +400,12 @@ static void test_ablation(void **state) {
   tf_path(dir, "ablation");
   tf_run_bhivae(&r, "train --model bhivae " TINY " %s --set blocks=1,2,2 --set steps=4 --out %s",
                 extra[0], dir);
-  expect_status(&r, 0);
+  tf_expect_status(&r, 0);
   check_traverse(dir, 5, 0, 0, 1);
   const int units[3] = {1, 3, 5};
   check_scatter(dir, "", 100, 1, 3, units, 0, 0.5);
   tf_run_bhivae(&r, "scatter %s --out %s/x --blocks 0", dir, dir);
-  expect_usage(&r, "--blocks: block 0 has 1 unit(s)");
+  tf_expect_usage(&r, "--blocks: block 0 has 1 unit(s)");
 }
 
 /* ---------------------------------------------------------------- bad input */
@@ -485,50 +416,50 @@ static void test_bad_input(void **state) {
   tf_run_result r;
   tf_path(x, "never");
   tf_run_bhivae(&r, "train --model bhivae --set nokey=1 --out %s", x);
-  expect_usage(&r, "unknown key 'nokey'");
+  tf_expect_usage(&r, "unknown key 'nokey'");
   tf_run_bhivae(&r, "train --model bhivae-sup " TINY " --set z_dim=4 --set blocks=2,2,2 --out %s",
                 x);
-  expect_fail(&r, "leaves no room for the content part");
+  tf_expect_fail(&r, "leaves no room for the content part");
   tf_run_bhivae(&r, "train --model bhivae " TINY " --set z_dim=4 --set blocks=2,2,2 --out %s", x);
-  expect_fail(&r, "leaves no room for the content part");
+  tf_expect_fail(&r, "leaves no room for the content part");
   assert_false(tf_file_exists(x));
 
   tf_path(bv, "betavae");
   tf_run_bhivae(&r, "train --model betavae --data dsprites --set enc_hidden=16 --set dec_hidden=16 "
                     "--set z_dim=4 --set subset=64 --set steps=1 --quiet --out %s", bv);
-  expect_status(&r, 0);
+  tf_expect_status(&r, 0);
   tf_run_bhivae(&r, "scatter %s --out %s/s", bv, bv);
-  expect_fail(&r, "model betavae has no 2-unit latent blocks; scatter needs them");
+  tf_expect_fail(&r, "model betavae has no 2-unit latent blocks; scatter needs them");
 
   tf_run_bhivae(&r, "scatter %s --out %s/s --blocks 9", run[0], run[0]);
-  expect_usage(&r, "--blocks: block 9 out of range");
+  tf_expect_usage(&r, "--blocks: block 9 out of range");
   tf_run_bhivae(&r, "scatter %s --out %s/s --blocks 1,x", run[0], run[0]);
-  expect_usage(&r, "--blocks: '1,x'");
+  tf_expect_usage(&r, "--blocks: '1,x'");
   tf_run_bhivae(&r, "scatter %s --out %s/s --blocks 1,1", run[0], run[0]);
-  expect_usage(&r, "given twice");
+  tf_expect_usage(&r, "given twice");
   tf_run_bhivae(&r, "scatter %s --out %s/s --color-factor 5", run[0], run[0]);
-  expect_usage(&r, "--color-factor: factor 5 out of range");
+  tf_expect_usage(&r, "--color-factor: factor 5 out of range");
   tf_run_bhivae(&r, "scatter %s --out %s/s --color-label", run[0], run[0]);
-  expect_usage(&r, "--color-label: dsprites has no class labels");
+  tf_expect_usage(&r, "--color-label: dsprites has no class labels");
   tf_run_bhivae(&r, "scatter %s --out %s/s --n 0", run[0], run[0]);
-  expect_usage(&r, "--n");
+  tf_expect_usage(&r, "--n");
   tf_run_bhivae(&r, "scatter %s --out /nonexistent-dir/s --n 10", run[0]);
-  expect_fail(&r, "/nonexistent-dir/s");
+  tf_expect_fail(&r, "/nonexistent-dir/s");
   tf_run_bhivae(&r, "scatter %s", run[0]);
-  expect_usage(&r, "--out: missing");
+  tf_expect_usage(&r, "--out: missing");
 
   tf_run_bhivae(&r, "eval %s --metrics probe --probe-target factors:7", run[0]);
-  expect_usage(&r, "factor 7 out of range");
+  tf_expect_usage(&r, "factor 7 out of range");
   tf_run_bhivae(&r, "eval %s --metrics probe --probe-target factors:0=9", run[0]);
-  expect_usage(&r, "--probe-target");
+  tf_expect_usage(&r, "--probe-target");
   tf_run_bhivae(&r, "eval %s --metrics probe --probe-target labels", run[0]);
-  expect_usage(&r, "needs class labels");
+  tf_expect_usage(&r, "needs class labels");
   tf_run_bhivae(&r, "eval %s --metrics probe --probe-target factors:0,1", run[0]);
-  expect_usage(&r, "the probe predicts one");
+  tf_expect_usage(&r, "the probe predicts one");
   tf_run_bhivae(&r, "eval %s --metrics probe --probe-target nonsense", run[0]);
-  expect_usage(&r, "--probe-target");
+  tf_expect_usage(&r, "--probe-target");
   tf_run_bhivae(&r, "eval %s --metrics probe", run[0]); /* without a target: unchanged */
-  expect_usage(&r, "probe needs class labels");
+  tf_expect_usage(&r, "probe needs class labels");
 }
 
 int main(void) {

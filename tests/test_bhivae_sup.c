@@ -37,40 +37,16 @@
 #define EPS 2e-3
 #endif
 
+static const char *const base_sets[] = {"arch=fc",       "enc_hidden=16", "dec_hidden=16",
+                                        "level_hidden=8", "part_hidden=8", "part_out=8",
+                                        "cls_hidden=8",   "z_dim=8",       NULL};
+
 static bh_model *try_model(const bh_data_info *data, const char *const *sets, uint64_t seed) {
-  bh_config *cfg = bh_model_config_new(&bh_bhivae_sup_class);
-  assert_non_null(cfg);
-  const char *base[] = {"arch=fc",       "enc_hidden=16", "dec_hidden=16", "level_hidden=8",
-                        "part_hidden=8", "part_out=8",    "cls_hidden=8",  "z_dim=8",
-                        NULL};
-  for (int i = 0; base[i]; i++)
-    assert_int_equal(bh_config_set_assignment(cfg, base[i], "test"), BH_OK);
-  for (int i = 0; sets && sets[i]; i++)
-    if (bh_config_set_assignment(cfg, sets[i], "test") != BH_OK)
-      fail_msg("setting %s: %s", sets[i], bh_error_message());
-  bh_rng *rng = bh_rng_alloc(seed);
-  bh_model *m = bh_model_create(&bh_bhivae_sup_class, cfg, data, rng);
-  bh_rng_free(rng);
-  return m;
+  return mc_model_try(&bh_bhivae_sup_class, data, base_sets, sets, seed);
 }
 
 static bh_model *make_model(const bh_data_info *data, const char *const *sets, uint64_t seed) {
-  bh_model *m = try_model(data, sets, seed);
-  if (!m) fail_msg("bh_model_create: %s", bh_error_message());
-  return m;
-}
-
-static void expect_close(const char *what, double got, double want, double rel) {
-  if (!(fabs(got - want) <= rel * fmax(1.0, fabs(want))))
-    fail_msg("%s: got %.9g, expected %.9g", what, got, want);
-}
-
-static bh_tensor *run_loss(bh_model *m, bh_ctx *ctx, int phase, const bh_batch *b, bh_rng *rng,
-                           bh_terms *t) {
-  bh_tensor *loss = m->cls->loss(m, ctx, phase, b, rng, t);
-  if (!loss) fail_msg("phase %d: %s", phase, bh_error_message());
-  assert_int_equal((int)loss->size, 1);
-  return loss;
+  return mc_model_make(&bh_bhivae_sup_class, data, base_sets, sets, seed);
 }
 
 static const bh_tensor *param(const bh_params *p, const char *fmt, int level, const char *leaf) {
@@ -83,37 +59,13 @@ static const bh_tensor *param(const bh_params *p, const char *fmt, int level, co
 
 /* ---- double recomputations ---- */
 
-static double leaky(double v) { return v > 0 ? v : 0.2 * v; }
-
 /* the head "<prefix><level>": in -> HID -> HID -> k, LeakyReLU(0.2) */
 static void head_double(const bh_params *p, const char *prefix, int level, const double *in,
                         int nin, double *out, int k) {
-  double h[2][HID];
-  const double *cur = in;
-  int widths[4] = {nin, HID, HID, k};
-  char fmt[32];
-  snprintf(fmt, sizeof fmt, "%s%%d.%%s", prefix);
-  for (int l = 0; l < 3; l++) {
-    char wl[8], bl[8];
-    snprintf(wl, sizeof wl, "%d.w", l);
-    snprintf(bl, sizeof bl, "%d.b", l);
-    const bh_tensor *w = param(p, fmt, level, wl), *b = param(p, fmt, level, bl);
-    assert_int_equal((int)w->size, widths[l] * widths[l + 1]);
-    double *dst = l == 2 ? out : h[l];
-    for (int o = 0; o < widths[l + 1]; o++) {
-      double s = b->data[o];
-      for (int i = 0; i < widths[l]; i++) s += (double)w->data[o * widths[l] + i] * cur[i];
-      dst[o] = l == 2 ? s : leaky(s);
-    }
-    cur = dst;
-  }
-}
-
-static double ce_double(const double *l, int k, int y) {
-  double mx = l[0], s = 0.0;
-  for (int j = 1; j < k; j++) mx = fmax(mx, l[j]);
-  for (int j = 0; j < k; j++) s += exp(l[j] - mx);
-  return mx + log(s) - l[y];
+  char name[32];
+  snprintf(name, sizeof name, "%s%d", prefix, level);
+  const int widths[4] = {nin, HID, HID, k};
+  mc_mlp_double(p, name, 3, widths, in, out);
 }
 
 static double entropy_double(const double *l, int k) {
@@ -125,13 +77,6 @@ static double entropy_double(const double *l, int k) {
     if (p > 0) h -= p * log(p);
   }
   return h;
-}
-
-static int argmax(const double *l, int k) {
-  int b = 0;
-  for (int j = 1; j < k; j++)
-    if (l[j] > l[b]) b = j;
-  return b;
 }
 
 /* KL(N(μ, diag e^lv) ‖ N(0, I)) */
@@ -200,11 +145,11 @@ static void expected_terms(bh_model *m, const bh_batch *b, uint64_t seed, int *c
       } else {
         head_double(m->group[1], "adv", lv + 1, h, dh, la, k[lv]);
       }
-      e->cls[lv] += ce_double(lc, k[lv], y[lv][i]) / b->n;
+      e->cls[lv] += mc_cross_entropy(lc, k[lv], y[lv][i]) / b->n;
       e->negent[lv] -= entropy_double(la, k[lv]) / b->n;
-      e->adv[lv] += ce_double(la, k[lv], y[lv][i]) / b->n;
-      e->correct[lv] += argmax(lc, k[lv]) == y[lv][i];
-      e->adv_correct[lv] += argmax(la, k[lv]) == y[lv][i];
+      e->adv[lv] += mc_cross_entropy(la, k[lv], y[lv][i]) / b->n;
+      e->correct[lv] += mc_argmax(lc, k[lv]) == y[lv][i];
+      e->adv_correct[lv] += mc_argmax(la, k[lv]) == y[lv][i];
     }
   }
   bh_rng_free(rng);
@@ -222,42 +167,42 @@ static void check_terms(bh_model *m, const bh_batch *b, uint64_t seed, int *cons
   bh_rng *rng = bh_rng_alloc(seed);
   bh_terms t;
   bh_terms_clear(&t);
-  bh_tensor *l0 = run_loss(m, ctx, 0, b, rng, &t);
+  bh_tensor *l0 = mc_run_loss(m, ctx, 0, b, rng, &t);
   double kl = 0, cls = 0, ne = 0, adv = 0;
   int nlab = 0, correct = 0, adv_correct = 0;
   static const char *const kln[] = {"kl1", "kl2", "kl3"}, *const clsn[] = {"cls1", "cls2", "cls3"},
                            *const accn[] = {"acc1", "acc2", "acc3"};
   for (int lv = 0; lv < L; lv++) {
-    expect_close(kln[lv], bh_terms_get(&t, kln[lv]), e.kl[lv], 1e-5);
+    mc_expect_close(kln[lv], bh_terms_get(&t, kln[lv]), e.kl[lv], 1e-5);
     kl += e.kl[lv];
     if (!y[lv]) {
       assert_true(isnan(bh_terms_get(&t, clsn[lv]))); /* unlabelled: no classifier term */
       continue;
     }
     nlab++;
-    expect_close(clsn[lv], bh_terms_get(&t, clsn[lv]), e.cls[lv], 1e-5);
-    expect_close(accn[lv], bh_terms_get(&t, accn[lv]), (double)e.correct[lv] / b->n, 1e-9);
+    mc_expect_close(clsn[lv], bh_terms_get(&t, clsn[lv]), e.cls[lv], 1e-5);
+    mc_expect_close(accn[lv], bh_terms_get(&t, accn[lv]), (double)e.correct[lv] / b->n, 1e-9);
     cls += e.cls[lv], ne += e.negent[lv], adv += e.adv[lv];
     correct += e.correct[lv], adv_correct += e.adv_correct[lv];
   }
-  expect_close("recon", bh_terms_get(&t, "recon"), e.recon, 1e-5);
-  expect_close("kl", bh_terms_get(&t, "kl"), kl, 1e-5);
+  mc_expect_close("recon", bh_terms_get(&t, "recon"), e.recon, 1e-5);
+  mc_expect_close("kl", bh_terms_get(&t, "kl"), kl, 1e-5);
   double want = e.recon + kl;
   if (nlab) {
-    expect_close("cls", bh_terms_get(&t, "cls"), cls, 1e-5);
-    expect_close("neg_ent", bh_terms_get(&t, "neg_ent"), ne, 1e-5);
-    expect_close("acc", bh_terms_get(&t, "acc"), (double)correct / (b->n * nlab), 1e-9);
+    mc_expect_close("cls", bh_terms_get(&t, "cls"), cls, 1e-5);
+    mc_expect_close("neg_ent", bh_terms_get(&t, "neg_ent"), ne, 1e-5);
+    mc_expect_close("acc", bh_terms_get(&t, "acc"), (double)correct / (b->n * nlab), 1e-9);
     want += beta * cls + gamma * ne;
   } else {
     assert_true(isnan(bh_terms_get(&t, "cls")));
   }
-  expect_close("loss (phase 0)", l0->data[0], want, 1e-5);
+  mc_expect_close("loss (phase 0)", l0->data[0], want, 1e-5);
   assert_float_equal(bh_terms_get(&t, "loss"), l0->data[0], 0.0);
   if (m->nphases == 2) {
-    bh_tensor *l1 = run_loss(m, ctx, 1, b, rng, &t);
-    expect_close("adv_loss", l1->data[0], adv, 1e-5);
+    bh_tensor *l1 = mc_run_loss(m, ctx, 1, b, rng, &t);
+    mc_expect_close("adv_loss", l1->data[0], adv, 1e-5);
     assert_float_equal(bh_terms_get(&t, "adv_loss"), l1->data[0], 0.0);
-    expect_close("adv_acc", bh_terms_get(&t, "adv_acc"), (double)adv_correct / (b->n * nlab),
+    mc_expect_close("adv_acc", bh_terms_get(&t, "adv_acc"), (double)adv_correct / (b->n * nlab),
                  1e-9);
   }
   if (t_out) *t_out = t;
@@ -282,16 +227,8 @@ static void random_factors(int *f, int n, const bh_data_info *d, unsigned seed) 
 static void test_create(void **state) {
   (void)state;
   bh_model *m = make_model(&factor_data, NULL, 1);
-  assert_int_equal(m->ngroups, 2);
-  assert_string_equal(m->group_name[0], "main");
-  assert_string_equal(m->group_name[1], "adv");
-  assert_int_equal(m->nphases, 2);
-  assert_int_equal(m->phase_group[0], 0);
-  assert_int_equal(m->phase_group[1], 1);
+  mc_expect_adversary_layout(m, "adv");
   assert_int_equal(m->z_dim, 8);
-  assert_float_equal(m->adam[1].lr, 1e-4, 1e-12);
-  assert_float_equal(m->adam[1].beta1, 0.5, 1e-12);
-  assert_float_equal(m->adam[1].beta2, 0.9, 1e-12);
   /* auto = factors 1, 2, 3 (K = 3, 6, 4); C_i on d(s^i) = 2, A_i on d(h^i) = 6, 4, 2 */
   assert_int_equal((int)param(m->group[0], "cls%d.%s", 1, "2.b")->size, 3);
   assert_int_equal((int)param(m->group[0], "cls%d.%s", 2, "2.b")->size, 6);
@@ -415,7 +352,7 @@ static void test_weights(void **state) {
     assert_float_equal(bh_terms_get(&t1, names[i]), bh_terms_get(&t2, names[i]), 0.0);
     assert_float_equal(bh_terms_get(&t1, names[i]), bh_terms_get(&t3, names[i]), 0.0);
   }
-  expect_close("loss at beta = gamma = 0", bh_terms_get(&t3, "loss"),
+  mc_expect_close("loss at beta = gamma = 0", bh_terms_get(&t3, "loss"),
                bh_terms_get(&t3, "recon") + bh_terms_get(&t3, "kl"), 1e-6);
   /* −H ≤ 0, ≥ −Σ log K_i */
   double ne = bh_terms_get(&t1, "neg_ent");
@@ -502,20 +439,6 @@ static void test_gradcheck(void **state) {
 
 /* ---- detachment and freeze ---- */
 
-static float *copy_group(const bh_params *p) {
-  float *c = malloc(bh_params_count(p) * sizeof(float)), *q = c;
-  assert_non_null(c);
-  for (int i = 0; i < p->n; i++)
-    memcpy(q, p->t[i]->data, p->t[i]->size * sizeof(float)), q += p->t[i]->size;
-  return c;
-}
-
-static int group_changed(const bh_params *p, const float *c) {
-  for (int i = 0; i < p->n; c += p->t[i]->size, i++)
-    if (memcmp(p->t[i]->data, c, p->t[i]->size * sizeof(float)) != 0) return 1;
-  return 0;
-}
-
 /* Phase 1 reads a copy of phase 0's h^i: with every group trainable, its backward writes no
  * gradient into group main, and moving the encoder after phase 0 leaves it unchanged. */
 static void test_phase1_detached(void **state) {
@@ -531,9 +454,9 @@ static void test_phase1_detached(void **state) {
   bh_rng *rng = bh_rng_alloc(3);
   bh_terms t;
   bh_terms_clear(&t);
-  run_loss(m, ctx, 0, &b, rng, &t);
+  mc_run_loss(m, ctx, 0, &b, rng, &t);
   for (int g = 0; g < 2; g++) bh_params_zero_grad(m->group[g]);
-  bh_tensor *l1 = run_loss(m, ctx, 1, &b, rng, &t);
+  bh_tensor *l1 = mc_run_loss(m, ctx, 1, &b, rng, &t);
   assert_int_equal(bh_backward(ctx, l1), BH_OK);
   for (int g = 0; g < 2; g++) bh_params_grad_finish(m->group[g]);
   double main_g = 0.0, adv_g = 0.0;
@@ -543,7 +466,7 @@ static void test_phase1_detached(void **state) {
   assert_true(adv_g > 0.0);
   double before = l1->data[0];
   for (int i = 0; i < m->group[0]->n; i++) m->group[0]->t[i]->data[0] += 0.5f;
-  expect_close("adv_loss after moving the encoder", run_loss(m, ctx, 1, &b, rng, &t)->data[0],
+  mc_expect_close("adv_loss after moving the encoder", mc_run_loss(m, ctx, 1, &b, rng, &t)->data[0],
                before, 0.0);
   bh_rng_free(rng);
   bh_ctx_free(ctx);
@@ -560,19 +483,18 @@ static void step_moves(const char *set, int phases, int *main_moved, int *adv_mo
   mc_random_binary_images(x, N, IMG, 7, 0.5);
   random_factors(f, N, &factor_data, 4);
   bh_batch b = {.n = N, .x = x, .factors = f};
-  float *m0 = copy_group(m->group[0]), *a0 = copy_group(m->group[1]);
+  float *m0 = mc_group_copy(m->group[0]), *a0 = mc_group_copy(m->group[1]);
   bh_adam *adam[BH_MODEL_MAX_GROUPS] = {0};
-  for (int g = 0; g < m->ngroups; g++)
-    assert_non_null(adam[g] = bh_adam_alloc(m->group[g], m->adam[g]));
+  mc_adams_alloc(m, adam);
   m->nphases = phases; /* run only the first phases */
   bh_ctx *ctx = bh_ctx_alloc(1 << 20);
   bh_rng *rng = bh_rng_alloc(1);
   bh_terms t;
   bh_terms_clear(&t);
   if (bh_train_step(m, ctx, adam, &b, rng, &t) != BH_OK) fail_msg("%s", bh_error_message());
-  *main_moved = group_changed(m->group[0], m0);
-  *adv_moved = group_changed(m->group[1], a0);
-  for (int g = 0; g < m->ngroups; g++) bh_adam_free(adam[g]);
+  *main_moved = mc_group_changed(m->group[0], m0);
+  *adv_moved = mc_group_changed(m->group[1], a0);
+  mc_adams_free(m, adam);
   free(m0), free(a0);
   bh_rng_free(rng);
   bh_ctx_free(ctx);
@@ -619,8 +541,7 @@ static void run_training(const char *gamma, int steps, double *out) {
   make_set(x, f, N);
   bh_batch b = {.n = N, .x = x, .factors = f};
   bh_adam *adam[BH_MODEL_MAX_GROUPS] = {0};
-  for (int g = 0; g < m->ngroups; g++)
-    assert_non_null(adam[g] = bh_adam_alloc(m->group[g], m->adam[g]));
+  mc_adams_alloc(m, adam);
   bh_ctx *ctx = bh_ctx_alloc(1 << 20);
   bh_rng *rng = bh_rng_alloc(3);
   memset(out, 0, 7 * sizeof *out);
@@ -637,7 +558,7 @@ static void run_training(const char *gamma, int steps, double *out) {
   }
   printf("%s, %d steps: recon %.2f -> %.2f, cls %.3f -> %.3f, acc %.3f -> %.3f, adversary "
          "accuracy %.3f\n", gamma, steps, out[0], out[1], out[2], out[3], out[4], out[5], out[6]);
-  for (int g = 0; g < m->ngroups; g++) bh_adam_free(adam[g]);
+  mc_adams_free(m, adam);
   bh_rng_free(rng);
   bh_ctx_free(ctx);
   bh_model_free(m);

@@ -29,62 +29,31 @@
 #define EPS 2e-3
 #endif
 
+static const char *const base_sets[] = {"arch=fc", "enc_hidden=6", "dec_hidden=6", "z_dim=4",
+                                        "head_hidden=5", NULL};
+
 static bh_model *try_model(const bh_data_info *data, const char *const *sets, uint64_t seed) {
-  bh_config *cfg = bh_model_config_new(&bh_guidedvae_sup_class);
-  assert_non_null(cfg);
-  const char *base[] = {"arch=fc", "enc_hidden=6", "dec_hidden=6", "z_dim=4", "head_hidden=5",
-                        NULL};
-  for (int i = 0; base[i]; i++)
-    assert_int_equal(bh_config_set_assignment(cfg, base[i], "test"), BH_OK);
-  for (int i = 0; sets && sets[i]; i++)
-    if (bh_config_set_assignment(cfg, sets[i], "test") != BH_OK)
-      fail_msg("setting %s: %s", sets[i], bh_error_message());
-  bh_rng *rng = bh_rng_alloc(seed);
-  bh_model *m = bh_model_create(&bh_guidedvae_sup_class, cfg, data, rng);
-  bh_rng_free(rng);
-  return m;
+  return mc_model_try(&bh_guidedvae_sup_class, data, base_sets, sets, seed);
 }
 
 static bh_model *make_model(int nclasses, const char *const *sets, uint64_t seed) {
   bh_data_info d = {.c = 1, .h = 4, .w = 4, .n = 64, .nclasses = nclasses};
-  bh_model *m = try_model(&d, sets, seed);
-  if (!m) fail_msg("bh_model_create: %s", bh_error_message());
-  return m;
+  return mc_model_make(&bh_guidedvae_sup_class, &d, base_sets, sets, seed);
 }
 
 /* every tensor of group p under "<prefix>." set to zero; returns the last 1-D one (the output
  * bias: layers register in order), which must have `size` elements */
 static bh_tensor *zero_head(bh_params *p, const char *prefix, size_t size) {
-  size_t len = strlen(prefix);
-  bh_tensor *bias = NULL;
-  for (int i = 0; i < p->n; i++)
-    if (strncmp(p->names[i], prefix, len) == 0 && p->names[i][len] == '.') {
-      memset(p->t[i]->data, 0, p->t[i]->size * sizeof(float));
-      if (p->t[i]->ndim == 1) bias = p->t[i];
-    }
-  if (!bias || bias->size != size) fail_msg("no output bias of size %zu under '%s'", size, prefix);
-  return bias;
+  mc_params_zero_prefix(p, prefix);
+  return mc_params_output_bias(p, prefix, size);
 }
 
-static void expect_close(const char *what, double got, double want, double rel) {
-  if (!(fabs(got - want) <= rel * fmax(1.0, fabs(want))))
-    fail_msg("%s: got %.9g, expected %.9g", what, got, want);
-}
-
-/* −log softmax(l)[y] in double */
+/* −log softmax(l)[y] in double of float logits */
 static double ce_double(const float *l, int k, int y) {
-  double mx = l[0], s = 0.0;
-  for (int j = 1; j < k; j++) mx = fmax(mx, l[j]);
-  for (int j = 0; j < k; j++) s += exp(l[j] - mx);
-  return mx + log(s) - l[y];
-}
-
-static bh_tensor *run_loss(bh_model *m, bh_ctx *ctx, int phase, const bh_batch *b, bh_rng *rng,
-                           bh_terms *t) {
-  bh_tensor *loss = m->cls->loss(m, ctx, phase, b, rng, t);
-  if (!loss) fail_msg("phase %d: %s", phase, bh_error_message());
-  assert_int_equal((int)loss->size, 1);
-  return loss;
+  double d[16];
+  assert_true(k <= 16);
+  for (int j = 0; j < k; j++) d[j] = l[j];
+  return mc_cross_entropy(d, k, y);
 }
 
 /* ---- create: attribute validation, groups and phases ---- */
@@ -143,7 +112,7 @@ static void test_phase_losses(void **state) {
   bh_rng *rng = bh_rng_alloc(9);
   bh_terms t;
   bh_terms_clear(&t);
-  bh_tensor *l0 = run_loss(m, ctx, 0, &b, rng, &t);
+  bh_tensor *l0 = mc_run_loss(m, ctx, 0, &b, rng, &t);
   double exc = 0.0, adv = 0.0, uni = 0.0;
   int eacc = 0, aacc = 0; /* argmax of eb is 2, of ab is 1 */
   for (int i = 0; i < N; i++) {
@@ -152,22 +121,22 @@ static void test_phase_losses(void **state) {
     eacc += y[i] == 2, aacc += y[i] == 1;
   }
   for (int k = 0; k < K; k++) uni += 2.5 * ce_double(ab, K, k) / K;
-  expect_close("excite", bh_terms_get(&t, "excite"), exc, 1e-6);
-  expect_close("excite_acc", bh_terms_get(&t, "excite_acc"), (double)eacc / N, 1e-12);
-  expect_close("loss", l0->data[0],
+  mc_expect_close("excite", bh_terms_get(&t, "excite"), exc, 1e-6);
+  mc_expect_close("excite_acc", bh_terms_get(&t, "excite_acc"), (double)eacc / N, 1e-12);
+  mc_expect_close("loss", l0->data[0],
                bh_terms_get(&t, "recon") + bh_terms_get(&t, "kl") + exc, 1e-6);
   assert_float_equal(bh_terms_get(&t, "loss"), l0->data[0], 0.0);
-  bh_tensor *l1 = run_loss(m, ctx, 1, &b, rng, &t);
-  expect_close("adv_loss", l1->data[0], adv, 1e-6);
-  expect_close("adv_acc", bh_terms_get(&t, "adv_acc"), (double)aacc / N, 1e-12);
-  bh_tensor *l2 = run_loss(m, ctx, 2, &b, rng, &t);
-  expect_close("inhibit", l2->data[0], uni, 1e-6);
+  bh_tensor *l1 = mc_run_loss(m, ctx, 1, &b, rng, &t);
+  mc_expect_close("adv_loss", l1->data[0], adv, 1e-6);
+  mc_expect_close("adv_acc", bh_terms_get(&t, "adv_acc"), (double)aacc / N, 1e-12);
+  bh_tensor *l2 = mc_run_loss(m, ctx, 2, &b, rng, &t);
+  mc_expect_close("inhibit", l2->data[0], uni, 1e-6);
   assert_float_equal(bh_terms_get(&t, "inhibit"), l2->data[0], 0.0);
   /* equal logits: the uniform-target CE is exactly log K per attribute */
   bh_tensor *abias = zero_head(m->group[1], "adv0", K);
   for (int k = 0; k < K; k++) abias->data[k] = 0.7f;
-  l2 = run_loss(m, ctx, 2, &b, rng, &t);
-  expect_close("inhibit at equal logits", l2->data[0], 2.5 * log((double)K), 1e-6);
+  l2 = mc_run_loss(m, ctx, 2, &b, rng, &t);
+  mc_expect_close("inhibit at equal logits", l2->data[0], 2.5 * log((double)K), 1e-6);
   bh_rng_free(rng);
   bh_ctx_free(ctx);
   bh_model_free(m);
@@ -175,27 +144,10 @@ static void test_phase_losses(void **state) {
 
 /* ---- phase 0 with a real (random) excitation head against the model's own encoder outputs,
  * recomputed in double: the head is an MLP 1 -> 5 -> 5 -> K on z[0] ---- */
-static double leaky(double v) { return v > 0 ? v : 0.2 * v; }
 static void head_double(const bh_params *p, const char *prefix, const double *in, int nin,
                         double *out, int k) {
-  double h[2][8];
-  const double *cur = in;
-  int widths[4] = {nin, 5, 5, k};
-  for (int l = 0; l < 3; l++) {
-    char wn[32], bn[32];
-    snprintf(wn, sizeof wn, "%s.%d.w", prefix, l);
-    snprintf(bn, sizeof bn, "%s.%d.b", prefix, l);
-    const bh_tensor *w = bh_params_find(p, wn), *b = bh_params_find(p, bn);
-    assert_non_null(w);
-    assert_non_null(b);
-    double *dst = l == 2 ? out : h[l];
-    for (int o = 0; o < widths[l + 1]; o++) {
-      double s = b->data[o];
-      for (int i = 0; i < widths[l]; i++) s += w->data[o * widths[l] + i] * cur[i];
-      dst[o] = l == 2 ? s : leaky(s);
-    }
-    cur = dst;
-  }
+  const int widths[4] = {nin, 5, 5, k};
+  mc_mlp_double(p, prefix, 3, widths, in, out);
 }
 
 static void test_adversary_on_others(void **state) {
@@ -210,7 +162,7 @@ static void test_adversary_on_others(void **state) {
   bh_rng *rng = bh_rng_alloc(2);
   bh_terms t;
   bh_terms_clear(&t);
-  bh_tensor *l0 = run_loss(m, ctx, 0, &b, rng, &t);
+  bh_tensor *l0 = mc_run_loss(m, ctx, 0, &b, rng, &t);
   (void)l0;
   /* the stashed z is the sample phase 0 drew: recompute it with the same noise stream */
   bh_rng *rng2 = bh_rng_alloc(2);
@@ -230,11 +182,11 @@ static void test_adversary_on_others(void **state) {
     exc += 200.0 * ce_double(fe, K, y[i]) / N;
     adv += 200.0 * ce_double(fa, K, y[i]) / N;
   }
-  expect_close("excite (random head)", bh_terms_get(&t, "excite"), exc, 1e-5);
+  mc_expect_close("excite (random head)", bh_terms_get(&t, "excite"), exc, 1e-5);
   /* phase 1 reads the stash: perturbing the encoder after phase 0 changes nothing */
   for (int i = 0; i < m->group[0]->n; i++) m->group[0]->t[i]->data[0] += 0.5f;
-  bh_tensor *l1 = run_loss(m, ctx, 1, &b, rng, &t);
-  expect_close("adv_loss (random head)", l1->data[0], adv, 1e-5);
+  bh_tensor *l1 = mc_run_loss(m, ctx, 1, &b, rng, &t);
+  mc_expect_close("adv_loss (random head)", l1->data[0], adv, 1e-5);
   bh_rng_free(rng2);
   bh_ctx_free(c2);
   bh_rng_free(rng);
@@ -261,20 +213,6 @@ static void test_gradcheck(void **state) {
 /* ---- groups: one bh_train_step with the main group's lr 0 leaves it unchanged and moves the
  * adversary (phase 1 trains it); with adv_lr 0 the adversary stays put although phases 0 and 2
  * back-propagate through it (the inhibition loss does not train it) and the main group moves ---- */
-static float *copy_group(const bh_params *p) {
-  float *c = malloc(bh_params_count(p) * sizeof(float)), *q = c;
-  assert_non_null(c);
-  for (int i = 0; i < p->n; i++) memcpy(q, p->t[i]->data, p->t[i]->size * sizeof(float)),
-                                 q += p->t[i]->size;
-  return c;
-}
-
-static int group_changed(const bh_params *p, const float *c) {
-  for (int i = 0; i < p->n; i++, c += p->t[i - 1]->size)
-    if (memcmp(p->t[i]->data, c, p->t[i]->size * sizeof(float)) != 0) return 1;
-  return 0;
-}
-
 static void step_groups(const char *lr_key, int *main_moved, int *adv_moved) {
   const char *sets[] = {lr_key, NULL};
   bh_model *m = make_model(2, sets, 8);
@@ -283,18 +221,18 @@ static void step_groups(const char *lr_key, int *main_moved, int *adv_moved) {
   mc_random_binary_images(x, N, IMG, 7, 0.5);
   int y[N] = {0, 1, 1, 0};
   bh_batch b = {.n = N, .x = x, .labels = y};
-  float *m0 = copy_group(m->group[0]), *a0 = copy_group(m->group[1]);
+  float *m0 = mc_group_copy(m->group[0]), *a0 = mc_group_copy(m->group[1]);
   bh_adam *adam[BH_MODEL_MAX_GROUPS] = {0};
-  for (int g = 0; g < m->ngroups; g++) assert_non_null(adam[g] = bh_adam_alloc(m->group[g], m->adam[g]));
+  mc_adams_alloc(m, adam);
   bh_ctx *ctx = bh_ctx_alloc(1 << 20);
   bh_rng *rng = bh_rng_alloc(1);
   bh_terms t;
   bh_terms_clear(&t);
   if (bh_train_step(m, ctx, adam, &b, rng, &t) != BH_OK) fail_msg("%s", bh_error_message());
   assert_true(isfinite(bh_terms_get(&t, "inhibit")) && isfinite(bh_terms_get(&t, "adv_loss")));
-  *main_moved = group_changed(m->group[0], m0);
-  *adv_moved = group_changed(m->group[1], a0);
-  for (int g = 0; g < m->ngroups; g++) bh_adam_free(adam[g]);
+  *main_moved = mc_group_changed(m->group[0], m0);
+  *adv_moved = mc_group_changed(m->group[1], a0);
+  mc_adams_free(m, adam);
   free(m0), free(a0);
   bh_rng_free(rng);
   bh_ctx_free(ctx);
@@ -332,7 +270,7 @@ static void run_inhibition(const char *w_inh, int steps, double *exc_acc, double
   }
   bh_batch b = {.n = N, .x = x, .labels = y};
   bh_adam *adam[BH_MODEL_MAX_GROUPS] = {0};
-  for (int g = 0; g < m->ngroups; g++) assert_non_null(adam[g] = bh_adam_alloc(m->group[g], m->adam[g]));
+  mc_adams_alloc(m, adam);
   bh_ctx *ctx = bh_ctx_alloc(1 << 20);
   bh_rng *rng = bh_rng_alloc(3);
   *exc_acc = *adv_acc = 0.0;
@@ -347,7 +285,7 @@ static void run_inhibition(const char *w_inh, int steps, double *exc_acc, double
       *adv_acc += bh_terms_get(&t, "adv_acc") / 50;
     }
   }
-  for (int g = 0; g < m->ngroups; g++) bh_adam_free(adam[g]);
+  mc_adams_free(m, adam);
   bh_rng_free(rng);
   bh_ctx_free(ctx);
   bh_model_free(m);

@@ -54,6 +54,30 @@ static gsl_rng *make_rng(unsigned long seed) {
   return r;
 }
 
+/* A hierarchy on its own: the configuration, the model shell, the parameters, the bh_hier. */
+typedef struct fixture {
+  bh_config *cfg;
+  bh_model m;
+  bh_params *p;
+  bh_hier h;
+} fixture;
+
+/* The configuration with sets, a shell on 1×height×width images, bh_hier_init(stochastic, r)
+ * (r NULL: the parameters stay zero) succeeding. */
+static void fixture_open(fixture *f, const char *const *sets, int height, int width,
+                         int stochastic, gsl_rng *r) {
+  f->cfg = hier_config(sets);
+  f->m = shell(f->cfg, 1, height, width);
+  f->p = bh_params_alloc();
+  assert_int_equal(bh_hier_init(&f->h, &f->m, f->p, stochastic, r), BH_OK);
+}
+
+static void fixture_free(fixture *f) {
+  bh_hier_free(&f->h);
+  bh_params_free(f->p);
+  bh_config_free(f->cfg);
+}
+
 /* ---------------------------------------------------------------- layout */
 
 static void expect_blocks(const bh_hier *h, int level, const int *want, int nwant) {
@@ -64,75 +88,60 @@ static void expect_blocks(const bh_hier *h, int level, const int *want, int nwan
     if (sizes[b] != want[b]) fail_msg("level %d block %d: %d, want %d", level, b, sizes[b], want[b]);
 }
 
+/* The units of the class hook's blocks (bh_hier_class_blocks on the shell), which must number
+ * nwant (any when nwant < 0). */
+static int class_blocks_sum(fixture *f, int nwant) {
+  int sizes[64], sum = 0;
+  f->m.impl = &f->h;
+  int n = bh_hier_class_blocks(&f->m, sizes);
+  if (nwant >= 0) assert_int_equal(n, nwant);
+  for (int b = 0; b < n; b++) sum += sizes[b];
+  return sum;
+}
+
 /* tiny networks: the layout does not depend on them */
 #define TINY "enc_hidden=3", "dec_hidden=3", "level_hidden=3", "part_hidden=2", "part_out=2"
 
 static void test_layout(void **state) {
   (void)state;
   const char *sets[] = {TINY, "z_dim=10", "blocks=2,2,2", NULL};
-  bh_config *cfg = hier_config(sets);
-  bh_model m = shell(cfg, 1, 3, 3);
-  bh_params *p = bh_params_alloc();
-  bh_hier h;
-  assert_int_equal(bh_hier_init(&h, &m, p, 0, NULL), BH_OK);
-  assert_int_equal(h.levels, 3);
-  assert_int_equal(h.z_dim, 10);
-  assert_int_equal(h.zin[0], 10);
-  assert_int_equal(h.zin[1], 8);
-  assert_int_equal(h.zin[2], 6);
-  assert_int_equal(h.c_dim, 4);
-  assert_int_equal(h.c_block, 2);
+  fixture f;
+  fixture_open(&f, sets, 3, 3, 0, NULL);
+  const bh_hier *h = &f.h;
+  assert_int_equal(h->levels, 3);
+  assert_int_equal(h->z_dim, 10);
+  assert_int_equal(h->zin[0], 10);
+  assert_int_equal(h->zin[1], 8);
+  assert_int_equal(h->zin[2], 6);
+  assert_int_equal(h->c_dim, 4);
+  assert_int_equal(h->c_block, 2);
   const int l0[] = {2, 2, 2, 2, 2}, l1[] = {2, 2, 2, 2}, l2[] = {2, 2, 2};
-  expect_blocks(&h, 0, l0, 5);
-  expect_blocks(&h, 1, l1, 4);
-  expect_blocks(&h, 2, l2, 3);
+  expect_blocks(h, 0, l0, 5);
+  expect_blocks(h, 1, l1, 4);
+  expect_blocks(h, 2, l2, 3);
   /* the class hook: level 0, sums to z_dim */
-  m.impl = &h;
-  int sizes[64], sum = 0, n = bh_hier_class_blocks(&m, sizes);
-  assert_int_equal(n, 5);
-  for (int b = 0; b < n; b++) sum += sizes[b];
-  assert_int_equal(sum, 10);
-  bh_hier_free(&h);
-  bh_params_free(p);
-  bh_config_free(cfg);
+  assert_int_equal(class_blocks_sum(&f, 5), 10);
+  fixture_free(&f);
 
   /* the ablation's single unit: c^L = 10 − 5 = 5 in chunks of 2 */
   const char *sets2[] = {TINY, "z_dim=10", "blocks=1,2,2", NULL};
-  cfg = hier_config(sets2);
-  m = shell(cfg, 1, 3, 3);
-  p = bh_params_alloc();
-  assert_int_equal(bh_hier_init(&h, &m, p, 1, NULL), BH_OK);
-  assert_int_equal(h.c_dim, 5);
-  assert_int_equal(h.zin[1], 9);
-  assert_int_equal(h.zin[2], 7);
+  fixture_open(&f, sets2, 3, 3, 1, NULL);
+  assert_int_equal(h->c_dim, 5);
+  assert_int_equal(h->zin[1], 9);
+  assert_int_equal(h->zin[2], 7);
   const int m0[] = {1, 2, 2, 2, 2, 1}, m2[] = {2, 2, 2, 1};
-  expect_blocks(&h, 0, m0, 6);
-  expect_blocks(&h, 2, m2, 4);
-  m.impl = &h;
-  n = bh_hier_class_blocks(&m, sizes);
-  sum = 0;
-  for (int b = 0; b < n; b++) sum += sizes[b];
-  assert_int_equal(sum, 10);
-  bh_hier_free(&h);
-  bh_params_free(p);
-  bh_config_free(cfg);
+  expect_blocks(h, 0, m0, 6);
+  expect_blocks(h, 2, m2, 4);
+  assert_int_equal(class_blocks_sum(&f, -1), 10);
+  fixture_free(&f);
 
   /* c_block 3 at z_dim 16: c = 10 → 3,3,3,1 */
   const char *sets3[] = {TINY, "z_dim=16", "blocks=2,2,2", "c_block=3", NULL};
-  cfg = hier_config(sets3);
-  m = shell(cfg, 1, 3, 3);
-  p = bh_params_alloc();
-  assert_int_equal(bh_hier_init(&h, &m, p, 0, NULL), BH_OK);
+  fixture_open(&f, sets3, 3, 3, 0, NULL);
   const int k0[] = {2, 2, 2, 3, 3, 3, 1};
-  expect_blocks(&h, 0, k0, 7);
-  m.impl = &h;
-  n = bh_hier_class_blocks(&m, sizes);
-  sum = 0;
-  for (int b = 0; b < n; b++) sum += sizes[b];
-  assert_int_equal(sum, 16);
-  bh_hier_free(&h);
-  bh_params_free(p);
-  bh_config_free(cfg);
+  expect_blocks(h, 0, k0, 7);
+  assert_int_equal(class_blocks_sum(&f, -1), 16);
+  fixture_free(&f);
 }
 
 static void expect_no_networks(const bh_hier *h) {
@@ -212,16 +221,11 @@ static void test_errors(void **state) {
   bh_config_free(cfg);
   /* 8 levels is the most allowed */
   const char *sets[] = {TINY, "z_dim=20", "blocks=1,1,1,1,1,1,1,1", NULL};
-  cfg = hier_config(sets);
-  bh_model m = shell(cfg, 1, 3, 3);
-  bh_params *p = bh_params_alloc();
-  bh_hier h;
-  assert_int_equal(bh_hier_init(&h, &m, p, 0, NULL), BH_OK);
-  assert_int_equal(h.levels, 8);
-  assert_int_equal(h.c_dim, 12);
-  bh_hier_free(&h);
-  bh_params_free(p);
-  bh_config_free(cfg);
+  fixture f;
+  fixture_open(&f, sets, 3, 3, 0, NULL);
+  assert_int_equal(f.h.levels, 8);
+  assert_int_equal(f.h.c_dim, 12);
+  fixture_free(&f);
 }
 
 /* ---------------------------------------------------------------- parameter counts */
@@ -235,11 +239,9 @@ static void test_count_tiny(void **state) {
   const char *sets[] = {"enc_hidden=5", "dec_hidden=4", "level_hidden=3", "part_hidden=2",
                         "part_out=3",   "z_dim=6",      "blocks=1,2",     NULL};
   for (int st = 0; st <= 1; st++) {
-    bh_config *cfg = hier_config(sets);
-    bh_model m = shell(cfg, 1, 2, 2);
-    bh_params *p = bh_params_alloc();
-    bh_hier h;
-    assert_int_equal(bh_hier_init(&h, &m, p, st, NULL), BH_OK);
+    fixture f;
+    fixture_open(&f, sets, 2, 2, st, NULL);
+    const bh_params *p = f.p;
     /* level 1: 4 → 5 → d(z^1) [+ d(s^1) for the log-variances] */
     size_t enc1 = lin(4, 5) + lin(5, 6 + (st ? 1 : 0));
     /* level 2 on h^1 (5 wide): 5 → 3 → d(z^2) [+ d(s^2)] */
@@ -257,9 +259,7 @@ static void test_count_tiny(void **state) {
     assert_non_null(bh_params_find(p, "part3.1.w"));
     assert_non_null(bh_params_find(p, "dec.1.b"));
     assert_null(bh_params_find(p, "lvl1.0.w"));
-    bh_hier_free(&h);
-    bh_params_free(p);
-    bh_config_free(cfg);
+    fixture_free(&f);
   }
 }
 
@@ -269,12 +269,9 @@ static void count_default(int side, int z_dim) {
   char z[32];
   snprintf(z, sizeof z, "z_dim=%d", z_dim);
   const char *sets[] = {z, NULL};
-  bh_config *cfg = hier_config(sets);
-  bh_model m = shell(cfg, 1, side, side);
-  bh_params *p = bh_params_alloc();
-  bh_hier h;
-  assert_int_equal(bh_hier_init(&h, &m, p, 0, NULL), BH_OK);
-  size_t hier = bh_params_count(p);
+  fixture f;
+  fixture_open(&f, sets, side, side, 0, NULL);
+  size_t hier = bh_params_count(f.p);
   /* by hand: blocks 2,2,2; level_hidden 256,256; parts d → 128 → 128; dec 4·128 → 1200³ → D */
   size_t zd = (size_t)z_dim, c = zd - 6;
   size_t want = lin(D, 1200) + lin(1200, 1200) + lin(1200, zd) + lin(zd - 2, 256) +
@@ -282,8 +279,7 @@ static void count_default(int side, int z_dim) {
                 lin(256, zd - 4) + 3 * (lin(2, 128) + lin(128, 128)) + lin(c, 128) +
                 lin(128, 128) + lin(4 * 128, 1200) + 2 * lin(1200, 1200) + lin(1200, D);
   if (hier != want) fail_msg("%zu parameters, want %zu", hier, want);
-  bh_hier_free(&h);
-  bh_params_free(p);
+  fixture_free(&f);
 
   bh_config *vcfg = bh_model_config_new(&bh_vae_class);
   assert_int_equal(bh_config_set(vcfg, "z_dim", z + 6, "test"), BH_OK);
@@ -299,7 +295,6 @@ static void count_default(int side, int z_dim) {
                 side, z_dim, hier, base, ratio);
   if (fabs(ratio - 1.0) > 0.20) fail_msg("ratio %.4f outside 1 ± 0.20", ratio);
   bh_model_free(vae);
-  bh_config_free(cfg);
 }
 
 static void test_count_default(void **state) {
@@ -379,26 +374,10 @@ static const char *const value_sets[] = {"enc_hidden=5", "dec_hidden=5", "level_
 #define VN 3 /* rows */
 #define VD 9 /* pixels */
 
-typedef struct fixture {
-  bh_config *cfg;
-  bh_model m;
-  bh_params *p;
-  bh_hier h;
-} fixture;
-
 static void fixture_init(fixture *f, int stochastic, unsigned long seed) {
-  f->cfg = hier_config(value_sets);
-  f->m = shell(f->cfg, 1, 3, 3);
-  f->p = bh_params_alloc();
   gsl_rng *r = make_rng(seed);
-  assert_int_equal(bh_hier_init(&f->h, &f->m, f->p, stochastic, r), BH_OK);
+  fixture_open(f, value_sets, 3, 3, stochastic, r);
   gsl_rng_free(r);
-}
-
-static void fixture_free(fixture *f) {
-  bh_hier_free(&f->h);
-  bh_params_free(f->p);
-  bh_config_free(f->cfg);
 }
 
 /* The output columns of level i (0-based) from its input row, by hand. */
@@ -700,42 +679,33 @@ static void expect_prior(const bh_hier *h, int level, double rho, const int *siz
 static void test_prior(void **state) {
   (void)state;
   const char *sets[] = {TINY, "z_dim=10", "blocks=2,2,2", NULL};
-  bh_config *cfg = hier_config(sets);
-  bh_model m = shell(cfg, 1, 3, 3);
-  bh_params *p = bh_params_alloc();
-  bh_hier h;
-  assert_int_equal(bh_hier_init(&h, &m, p, 0, NULL), BH_OK);
+  fixture f;
+  fixture_open(&f, sets, 3, 3, 0, NULL);
+  const bh_hier *h = &f.h;
   const int l0[] = {2, 2, 2, 2, 2}, l1[] = {2, 2, 2, 2}, l2[] = {2, 2, 2};
-  expect_prior(&h, 0, 0.5, l0, 5);
-  expect_prior(&h, 1, 0.5, l1, 4);
-  expect_prior(&h, 2, 0.5, l2, 3);
+  expect_prior(h, 0, 0.5, l0, 5);
+  expect_prior(h, 1, 0.5, l1, 4);
+  expect_prior(h, 2, 0.5, l2, 3);
   /* 2×2 blocks: log(1 − ρ²) each */
-  bh_blockdiag *s = bh_hier_prior_alloc(&h, 1, 0.5);
+  bh_blockdiag *s = bh_hier_prior_alloc(h, 1, 0.5);
   assert_true(fabs(s->logdet - 4 * log(0.75)) < 1e-12);
   bh_blockdiag_free(s);
   /* ρ = 1: singular, refused */
   bh_error_clear();
-  assert_null(bh_hier_prior_alloc(&h, 0, 1.0));
+  assert_null(bh_hier_prior_alloc(h, 0, 1.0));
   assert_int_not_equal(bh_error_code(), BH_OK);
-  bh_hier_free(&h);
-  bh_params_free(p);
-  bh_config_free(cfg);
+  fixture_free(&f);
 
   /* blocks 1,2,2 with c_block 3: {1, 2, 2, 3, 2}, a 3×3 block of det (1 − ρ)²(1 + 2ρ) */
   const char *sets2[] = {TINY, "z_dim=10", "blocks=1,2,2", "c_block=3", NULL};
-  cfg = hier_config(sets2);
-  m = shell(cfg, 1, 3, 3);
-  p = bh_params_alloc();
-  assert_int_equal(bh_hier_init(&h, &m, p, 1, NULL), BH_OK);
+  fixture_open(&f, sets2, 3, 3, 1, NULL);
   const int k0[] = {1, 2, 2, 3, 2}, k1[] = {2, 2, 3, 2};
-  expect_prior(&h, 0, 0.5, k0, 5);
-  expect_prior(&h, 1, -0.3, k1, 4);
-  s = bh_hier_prior_alloc(&h, 0, 0.5);
+  expect_prior(h, 0, 0.5, k0, 5);
+  expect_prior(h, 1, -0.3, k1, 4);
+  s = bh_hier_prior_alloc(h, 0, 0.5);
   assert_true(fabs(s->logdet - (3 * log(0.75) + log(0.5))) < 1e-12);
   bh_blockdiag_free(s);
-  bh_hier_free(&h);
-  bh_params_free(p);
-  bh_config_free(cfg);
+  fixture_free(&f);
 }
 
 int main(void) {

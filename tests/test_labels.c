@@ -112,15 +112,13 @@ static void test_errors(void **state) {
   expect_error("colour", "labels", &full,
                PRE "unknown value 'colour' (auto, labels, attrs:i,j,..., factors:i,j,...; an "
                    "index may carry =v)");
-  expect_error("attrs", NULL, &full,
-               PRE "unknown value 'attrs' (labels, attrs:i,j,..., factors:i,j,...; an index "
-                   "may carry =v)");
-  expect_error("", NULL, &full,
-               PRE "unknown value '' (labels, attrs:i,j,..., factors:i,j,...; an index may "
-                   "carry =v)");
-  expect_error("labels:1", NULL, &full,
-               PRE "unknown value 'labels:1' (labels, attrs:i,j,..., factors:i,j,...; an index "
-                   "may carry =v)");
+  const char *unknown[] = {"attrs", "", "labels:1", NULL};
+  for (int i = 0; unknown[i]; i++) {
+    char msg[256];
+    snprintf(msg, sizeof msg, PRE "unknown value '%s' (labels, attrs:i,j,..., factors:i,j,...; an "
+             "index may carry =v)", unknown[i]);
+    expect_error(unknown[i], NULL, &full, msg);
+  }
   expect_error("auto", NULL, &full,
                PRE "'auto' has no default here (labels, attrs:i,j,..., factors:i,j,...)");
   /* empty lists */

@@ -25,18 +25,6 @@ typedef tf_run_result run_result;
 /* Run `bhivae metric <args>` (the fixture paths need no quoting: mkdtemp names). */
 #define run_metric(r, ...) tf_run_bhivae((r), "metric " __VA_ARGS__)
 
-/* stderr is exactly one line "bhivae: ..." containing `has` (when not NULL). */
-static void assert_one_line(const run_result *r, const char *has) {
-  const char *nl = strchr(r->err, '\n');
-  if (strncmp(r->err, "bhivae: ", 8) != 0) fail_msg("stderr \"%s\" is not \"bhivae: ...\"", r->err);
-  if (!nl || nl[1] != '\0') fail_msg("stderr is not one line: \"%s\"", r->err);
-  if (has && !strstr(r->err, has)) fail_msg("stderr \"%s\" does not name \"%s\"", r->err, has);
-}
-
-static void assert_status(const run_result *r, int want) {
-  if (r->status != want) fail_msg("exit %d (want %d): %s%s", r->status, want, r->err, r->out);
-}
-
 /* The score of the human line "<name>: <score> ...". */
 static double line_score(const run_result *r, const char *name) {
   size_t n = strlen(name);
@@ -184,20 +172,20 @@ static void test_mig_files(void **state) {
   if (access(bhivae_path(), X_OK) != 0) fail_msg("no bhivae binary at %s", bhivae_path());
   run_result r;
   run_metric(&r, "mig --codes %s --factors %s", codes_csv, factors_csv);
-  assert_status(&r, 0);
+  tf_expect_status(&r, 0);
   assert_float_equal(line_score(&r, "mig"), mig_want, 0.6e-4); /* printed with 4 decimals */
   assert_non_null(strstr(r.out, "80 points, 2 factors"));
   assert_string_equal(r.err, "");
 
   run_metric(&r, "mig --codes %s --factors %s", codes_npy, factors_npy);
-  assert_status(&r, 0);
+  tf_expect_status(&r, 0);
   assert_float_equal(line_score(&r, "mig"), mig_want, 0.6e-4);
   run_metric(&r, "mig --codes=%s --factors %s --bins 20", swapped_csv, factors_npy);
-  assert_status(&r, 0);
+  tf_expect_status(&r, 0);
   assert_float_equal(line_score(&r, "mig"), mig_want, 0.6e-4);
   /* 40 bins: code 0 now resolves all 40 A values, so both gaps are 1. */
   run_metric(&r, "mig --codes %s --factors %s --bins 40", codes_csv, factors_csv);
-  assert_status(&r, 0);
+  tf_expect_status(&r, 0);
   assert_float_equal(line_score(&r, "mig"), 1.0, 0.6e-4);
 }
 
@@ -206,7 +194,7 @@ static void test_mig_json(void **state) {
   (void)state;
   run_result r;
   run_metric(&r, "mig --codes %s --factors %s --json", codes_csv, factors_csv);
-  assert_status(&r, 0);
+  tf_expect_status(&r, 0);
   json_t *o = parse_json(&r);
   json_t *score = json_object_get(o, "score");
   assert_true(json_is_number(score));
@@ -235,17 +223,17 @@ static void test_sap(void **state) {
   (void)state;
   run_result r;
   run_metric(&r, "sap --continuous --codes %s --factors %s", codes_csv, factors_csv);
-  assert_status(&r, 0);
+  tf_expect_status(&r, 0);
   assert_float_equal(line_score(&r, "sap"), 1.0, 0.6e-4);
   run_metric(&r, "sap --codes %s --factors %s --test-codes %s --test-factors %s --json", g2_codes,
              g2_factors, g2_codes, g2_factors);
-  assert_status(&r, 0);
+  tf_expect_status(&r, 0);
   json_t *o = parse_json(&r);
   assert_float_equal(json_number_value(json_object_get(o, "score")), 0.5, 1e-9);
   json_decref(o);
   /* the discrete variant needs its test split */
   run_metric(&r, "sap --codes %s --factors %s", g2_codes, g2_factors);
-  assert_status(&r, 2);
+  tf_expect_status(&r, 2);
   assert_non_null(strstr(r.err, "--test-codes: missing"));
 }
 
@@ -256,7 +244,7 @@ static void test_dci(void **state) {
   run_result r;
   run_metric(&r, "dci --codes %s --factors %s --test-codes %s --test-factors %s --json", g2_codes,
              g2_factors, g2_codes, g2_factors);
-  assert_status(&r, 0);
+  tf_expect_status(&r, 0);
   json_t *o = parse_json(&r);
   double s = json_number_value(json_object_get(o, "score"));
   if (!(s >= 0.9 && s <= 1.0 + 1e-9)) fail_msg("dci %g not in 0.9..1", s);
@@ -265,7 +253,7 @@ static void test_dci(void **state) {
    * factor is explained by one code, and the test rows are the training rows) */
   run_metric(&r, "dci --codes %s --factors %s --test-codes %s --test-factors %s", g2_codes,
              g2_factors, g2_codes, g2_factors);
-  assert_status(&r, 0);
+  tf_expect_status(&r, 0);
   if (!strstr(r.out, ", completeness 1.0000, informativeness 1.0000 ("))
     fail_msg("no completeness/informativeness 1 in: %s", r.out);
 }
@@ -276,13 +264,12 @@ static void test_probe(void **state) {
   run_result r;
   run_metric(&r, "probe --codes %s --factors %s --test-codes %s --test-factors %s --seed 3",
              pr_codes, pr_labels, pr_tcodes, pr_tlabels);
-  assert_status(&r, 0);
+  tf_expect_status(&r, 0);
   assert_float_equal(line_score(&r, "probe"), 100.0, 1e-9);
   /* the labels file must hold one column */
   run_metric(&r, "probe --codes %s --factors %s --test-codes %s --test-factors %s", codes_csv,
              factors_csv, codes_csv, factors_csv);
-  assert_status(&r, 1);
-  assert_one_line(&r, factors_csv);
+  tf_expect_fail(&r, factors_csv);
 }
 
 /* Chen et al.'s MIG with a near-deterministic posterior (logvar -10, sigma 0.007 against
@@ -293,28 +280,27 @@ static void test_mig_chen(void **state) {
   run_result r;
   run_metric(&r, "mig-chen --mu %s --logvar %s --factors %s --json", codes_csv, logvar_csv,
              factors_csv);
-  assert_status(&r, 0);
+  tf_expect_status(&r, 0);
   json_t *o = parse_json(&r);
   assert_float_equal(json_number_value(json_object_get(o, "score")), 1.0, 0.1);
   assert_int_equal(json_integer_value(json_object_get(o, "seed")), 0);
   json_decref(o);
   run_metric(&r, "mig-chen --mu %s --logvar %s --factors %s --skip-factor 0 --seed 5", codes_csv,
              logvar_csv, factors_csv);
-  assert_status(&r, 0);
+  tf_expect_status(&r, 0);
   assert_float_equal(line_score(&r, "mig-chen"), 1.0, 0.1);
   assert_non_null(strstr(r.out, "(1 skipped)"));
   run_metric(&r, "mig-chen --mu %s --logvar %s --factors %s --skip-factor 2", codes_csv,
              logvar_csv, factors_csv);
-  assert_status(&r, 2);
+  tf_expect_status(&r, 2);
   assert_non_null(strstr(r.err, "--skip-factor: 2 out of range"));
   run_metric(&r, "mig-chen --mu %s --logvar %s --factors %s --skip-factor 0 --skip-factor=1",
              codes_csv, logvar_csv, factors_csv);
-  assert_status(&r, 2);
+  tf_expect_status(&r, 2);
   assert_non_null(strstr(r.err, "every factor skipped"));
   /* logvar of another shape */
   run_metric(&r, "mig-chen --mu %s --logvar %s --factors %s", codes_csv, g2_codes, factors_csv);
-  assert_status(&r, 1);
-  assert_one_line(&r, g2_codes);
+  tf_expect_fail(&r, g2_codes);
 }
 
 /* The sampler metrics with the oracle representation (the true factors of each image) on
@@ -325,7 +311,7 @@ static void test_sampler_oracle(void **state) {
   (void)state;
   run_result r;
   run_metric(&r, "factorvae --data dsprites --oracle --num-train 300 --num-eval 200 --json");
-  assert_status(&r, 0);
+  tf_expect_status(&r, 0);
   json_t *o = parse_json(&r);
   assert_float_equal(json_number_value(json_object_get(o, "score")), 100.0, 1e-9);
   assert_string_equal(
@@ -333,23 +319,21 @@ static void test_sampler_oracle(void **state) {
       "oracle");
   json_decref(o);
   run_metric(&r, "zdiff --data dsprites --oracle --num-train 300 --num-eval 200 --seed 1");
-  assert_status(&r, 0);
+  tf_expect_status(&r, 0);
   double s = line_score(&r, "zdiff");
   if (!(s >= 90.0 && s <= 100.0)) fail_msg("zdiff %g not in 90..100", s);
   run_metric(&r, "zdiff --data dsprites --oracle --num-train 300 --num-eval 200 "
                  "--zdiff-variant multinomial");
-  assert_status(&r, 0);
+  tf_expect_status(&r, 0);
   s = line_score(&r, "zdiff");
   if (!(s >= 90.0 && s <= 100.0)) fail_msg("zdiff (multinomial) %g not in 90..100", s);
   /* a checkpoint that does not exist: one line naming it (trained models: test_train_cli) */
   run_metric(&r, "zdiff --data dsprites --checkpoint model.ckpt");
-  assert_status(&r, 1);
-  assert_one_line(&r, "model.ckpt: cannot open");
+  tf_expect_fail(&r, "model.ckpt: cannot open");
   run_metric(&r, "mig --data dsprites --checkpoint model.ckpt");
-  assert_status(&r, 1);
-  assert_one_line(&r, "model.ckpt");
+  tf_expect_fail(&r, "model.ckpt");
   run_metric(&r, "zdiff --data dsprites");
-  assert_status(&r, 2);
+  tf_expect_status(&r, 2);
   assert_non_null(strstr(r.err, "--oracle: missing"));
 }
 
@@ -359,8 +343,7 @@ static void test_sampler_oracle(void **state) {
 static void expect_bad(const char *codes, const char *factors, const char *bad) {
   run_result r;
   run_metric(&r, "mig --codes %s --factors %s", codes, factors);
-  if (r.status != 1) fail_msg("%s: exit %d (want 1): %s%s", bad, r.status, r.err, r.out);
-  assert_one_line(&r, bad);
+  tf_expect_fail(&r, bad);
   assert_string_equal(r.out, "");
 }
 
@@ -399,40 +382,39 @@ static void test_bad_input(void **state) {
   const char *wide = write_text("wide.csv", "0,1,2\n1,0,2\n1,1,2\n");
   run_metric(&r, "dci --codes %s --factors %s --test-codes %s --test-factors %s", c3,
              write_text("f3d.csv", "0,1\n1,0\n1,1\n"), wide, write_text("f3e.csv", "0,1\n1,0\n1,1\n"));
-  assert_status(&r, 1);
-  assert_one_line(&r, wide);
+  tf_expect_fail(&r, wide);
 }
 
 static void test_usage(void **state) {
   (void)state;
   run_result r;
   run_metric(&r, "frobnicate --codes %s --factors %s", codes_csv, factors_csv);
-  assert_status(&r, 2);
+  tf_expect_status(&r, 2);
   assert_non_null(strstr(r.err, "bhivae: metric frobnicate: unknown metric"));
   run_metric(&r, "");
-  assert_status(&r, 2);
+  tf_expect_status(&r, 2);
   run_metric(&r, "mig --codes %s", codes_csv);
-  assert_status(&r, 2);
+  tf_expect_status(&r, 2);
   assert_non_null(strstr(r.err, "bhivae: --factors: missing"));
   run_metric(&r, "mig --codes %s --factors %s --continuous", codes_csv, factors_csv);
-  assert_status(&r, 2);
+  tf_expect_status(&r, 2);
   assert_non_null(strstr(r.err, "--continuous: not an option of metric mig"));
   run_metric(&r, "mig --codes %s --factors %s --bins 1", codes_csv, factors_csv);
-  assert_status(&r, 2);
+  tf_expect_status(&r, 2);
   run_metric(&r, "mig --codes %s --factors %s --bogus", codes_csv, factors_csv);
-  assert_status(&r, 2);
+  tf_expect_status(&r, 2);
   assert_non_null(strstr(r.err, "--bogus: unknown option"));
   run_metric(&r, "mig --codes %s --codes %s --factors %s", codes_csv, codes_csv, factors_csv);
-  assert_status(&r, 2);
+  tf_expect_status(&r, 2);
   run_metric(&r, "zdiff --data dsprites --oracle --zdiff-variant sklearn");
-  assert_status(&r, 2);
+  tf_expect_status(&r, 2);
   run_metric(&r, "zdiff --data nope --oracle");
-  assert_status(&r, 2);
+  tf_expect_status(&r, 2);
   run_metric(&r, "--help");
-  assert_status(&r, 0);
+  tf_expect_status(&r, 0);
   assert_non_null(strstr(r.out, "mig-chen"));
   run_metric(&r, "sap --help");
-  assert_status(&r, 0);
+  tf_expect_status(&r, 0);
   assert_non_null(strstr(r.out, "--continuous"));
 }
 

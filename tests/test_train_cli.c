@@ -12,7 +12,6 @@
 #include <stdint.h>
 #include <cmocka.h>
 #include <fcntl.h>
-#include <ftw.h>
 #include <jansson.h>
 #include <math.h>
 #include <signal.h>
@@ -38,7 +37,7 @@
 /* The tiny architecture every run here uses. */
 #define TINY "--set enc_hidden=16 --set dec_hidden=16 --set z_dim=4 --set batch_size=32 --quiet"
 #define ZDIM 4
-#define PL 512 /* path buffers */
+#define PL TF_PATH_MAX /* path buffers */
 
 static char r1[256];    /* dSprites run: 30 steps, subset 512, log every 5, seed 1 */
 static char m1[256];    /* MNIST-format run on idx_dir */
@@ -47,41 +46,6 @@ static uint8_t test_labels[64];
 static bh_dataset *dsprites; /* opened once for the checks done here */
 
 /* ---------------------------------------------------------------- helpers */
-
-static void expect_status(const tf_run_result *r, int want) {
-  if (r->status != want) fail_msg("exit %d (want %d): %s%s", r->status, want, r->err, r->out);
-}
-
-/* A failure: exit 1 and stderr exactly one line "bhivae: ..." naming `has`. */
-static void expect_fail(const tf_run_result *r, const char *has) {
-  size_t len = strlen(r->err);
-  expect_status(r, 1);
-  if (strncmp(r->err, "bhivae: ", 8) != 0 || len == 0 || strchr(r->err, '\n') != r->err + len - 1)
-    fail_msg("stderr is not one line \"bhivae: ...\": \"%s\"", r->err);
-  if (!strstr(r->err, has)) fail_msg("stderr \"%s\" does not name \"%s\"", r->err, has);
-}
-
-/* A usage error: exit 2, the first stderr line "bhivae: ..." naming `has`. */
-static void expect_usage(const tf_run_result *r, const char *has) {
-  expect_status(r, 2);
-  const char *nl = strchr(r->err, '\n');
-  if (strncmp(r->err, "bhivae: ", 8) != 0 || !nl || !strstr(r->err, has) ||
-      strstr(r->err, has) > nl)
-    fail_msg("first stderr line does not name \"%s\": \"%s\"", has, r->err);
-}
-
-static json_t *load_json(const char *path) {
-  json_error_t je;
-  json_t *o = json_load_file(path, 0, &je);
-  if (!o) fail_msg("%s: bad JSON (%s)", path, je.text);
-  return o;
-}
-
-static double num_at(const json_t *o, const char *key) {
-  json_t *v = json_object_get(o, key);
-  if (!json_is_number(v)) fail_msg("no number \"%s\"", key);
-  return json_number_value(v);
-}
 
 /* The lines of a JSON-lines file, parsed (n in *n; caller frees with free_lines). */
 static json_t **load_lines(const char *path, int *n) {
@@ -105,24 +69,14 @@ static void free_lines(json_t **lines, int n) {
   free(lines);
 }
 
-/* A path from a format into out (PL bytes); too long is a failure. */
-static const char *path_of(char *out, const char *fmt, ...) {
-  va_list ap;
-  va_start(ap, fmt);
-  int n = vsnprintf(out, PL, fmt, ap);
-  va_end(ap);
-  if (n < 0 || n >= PL) fail_msg("path too long: %s", out);
-  return out;
-}
-
 static const char *in_dir(char *out, const char *dir, const char *name) {
-  return path_of(out, "%s/%s", dir, name);
+  return tf_pathf(out, "%s/%s", dir, name);
 }
 
 static bh_array *read_npy(const char *prefix, const char *suffix, int dtype, int ndim,
                           int64_t rows, int64_t cols) {
   char p[PL];
-  path_of(p, "%s%s", prefix, suffix);
+  tf_pathf(p, "%s%s", prefix, suffix);
   bh_array *a = bh_npy_read(p);
   if (!a) fail_msg("%s: %s", p, bh_error_message());
   if (a->dtype != dtype || a->ndim != ndim || a->shape[0] != rows || (ndim == 2 && a->shape[1] != cols))
@@ -182,16 +136,9 @@ static int setup(void **state) {
   return (dsprites = bh_dataset_open("dsprites", BH_SPLIT_ALL)) ? 0 : -1;
 }
 
-static int rm_entry(const char *path, const struct stat *sb, int flag, struct FTW *ftw) {
-  (void)sb, (void)flag;
-  return ftw->level == 0 ? 0 : remove(path);
-}
-
 static int teardown(void **state) {
   (void)state;
-  char p[PL];
   bh_dataset_free(dsprites);
-  nftw(tf_path(p, ""), rm_entry, 16, FTW_DEPTH | FTW_PHYS);
   return tf_tmpdir_remove();
 }
 
@@ -202,12 +149,12 @@ static int teardown(void **state) {
 static void test_train_files(void **state) {
   (void)state;
   char p[PL];
-  json_t *cfg = load_json(in_dir(p, r1, "config.json"));
+  json_t *cfg = tf_load_json(in_dir(p, r1, "config.json"));
   assert_string_equal(json_string_value(json_object_get(cfg, "model")), "vae");
   json_t *c = json_object_get(cfg, "config");
-  assert_int_equal((int)num_at(c, "z_dim"), ZDIM);
-  assert_int_equal((int)num_at(c, "seed"), 1);
-  assert_int_equal((int)num_at(c, "subset"), 512);
+  assert_int_equal((int)tf_json_num(c, "z_dim"), ZDIM);
+  assert_int_equal((int)tf_json_num(c, "seed"), 1);
+  assert_int_equal((int)tf_json_num(c, "subset"), 512);
   assert_string_equal(json_string_value(json_object_get(c, "data")), "dsprites");
   assert_int_equal(json_integer_value(json_array_get(json_object_get(c, "enc_hidden"), 0)), 16);
   json_decref(cfg);
@@ -216,14 +163,14 @@ static void test_train_files(void **state) {
   json_t **lines = load_lines(in_dir(p, r1, "log.jsonl"), &n);
   assert_int_equal(n, 6);
   for (int i = 0; i < n; i++) {
-    assert_int_equal((int)num_at(lines[i], "step"), 5 * (i + 1));
+    assert_int_equal((int)tf_json_num(lines[i], "step"), 5 * (i + 1));
     const char *terms[] = {"loss", "recon", "kl", "time_s", "images_per_s"};
-    for (int t = 0; t < 5; t++) assert_true(isfinite(num_at(lines[i], terms[t])));
+    for (int t = 0; t < 5; t++) assert_true(isfinite(tf_json_num(lines[i], terms[t])));
   }
-  json_t *sum = load_json(in_dir(p, r1, "train.json"));
-  assert_int_equal((int)num_at(sum, "steps"), 30);
-  assert_true(num_at(json_object_get(sum, "terms"), "loss") ==
-              num_at(lines[n - 1], "loss"));
+  json_t *sum = tf_load_json(in_dir(p, r1, "train.json"));
+  assert_int_equal((int)tf_json_num(sum, "steps"), 30);
+  assert_true(tf_json_num(json_object_get(sum, "terms"), "loss") ==
+              tf_json_num(lines[n - 1], "loss"));
   json_decref(sum);
   free_lines(lines, n);
 
@@ -237,24 +184,9 @@ static void test_train_files(void **state) {
   /* the model's keys with their defaults */
   tf_run_result r;
   tf_run_bhivae(&r, "train --model btcvae --help");
-  expect_status(&r, 0);
+  tf_expect_status(&r, 0);
   assert_non_null(strstr(r.out, "estimator"));
   assert_non_null(strstr(r.out, "enc_hidden"));
-}
-
-/* A log's lines without their timings, as canonical JSON text. */
-static char *log_without_times(const char *path) {
-  int n;
-  json_t **lines = load_lines(path, &n), *all = json_array();
-  for (int i = 0; i < n; i++) {
-    json_object_del(lines[i], "time_s");
-    json_object_del(lines[i], "images_per_s");
-    json_array_append(all, lines[i]);
-  }
-  char *s = json_dumps(all, JSON_SORT_KEYS | JSON_COMPACT | JSON_REAL_PRECISION(17));
-  json_decref(all);
-  free_lines(lines, n);
-  return s;
 }
 
 /* FactorVAE (two optimisers, two batches a step, a subset) on the MNIST-format folder: 20
@@ -269,22 +201,22 @@ static void test_resume_matches(void **state) {
   tf_run_bhivae(&r, "train --model factorvae --data idx:%s " TINY " --set subset=200 "
                     "--set d_hidden=8 --set d_layers=2 --set log_every=2 --set steps=40 "
                     "--seed 3 --threads 1 --out %s", idx_dir, u);
-  expect_status(&r, 0);
+  tf_expect_status(&r, 0);
   tf_run_bhivae(&r, "train --model factorvae --data idx:%s " TINY " --set subset=200 "
                     "--set d_hidden=8 --set d_layers=2 --set log_every=2 --set steps=20 "
                     "--seed 3 --threads 1 --out %s", idx_dir, s);
-  expect_status(&r, 0);
+  tf_expect_status(&r, 0);
   tf_run_bhivae(&r, "train --resume --out %s --set z_dim=5", s);
-  expect_usage(&r, "cannot change 'z_dim' when resuming");
+  tf_expect_usage(&r, "cannot change 'z_dim' when resuming");
   tf_run_bhivae(&r, "train --resume --out %s --seed 4", s);
-  expect_usage(&r, "cannot change 'seed'");
+  tf_expect_usage(&r, "cannot change 'seed'");
   tf_run_bhivae(&r, "train --resume --out %s --model vae", s);
-  expect_usage(&r, "is a factorvae model");
+  tf_expect_usage(&r, "is a factorvae model");
   tf_run_bhivae(&r, "train --resume --out %s --set steps=40 --threads 1 --quiet", s);
-  expect_status(&r, 0);
+  tf_expect_status(&r, 0);
   assert_non_null(strstr(r.out, "step 40/40"));
-  char *a = log_without_times(in_dir(p, u, "log.jsonl"));
-  char *b = log_without_times(in_dir(p, s, "log.jsonl"));
+  char *a = tf_log_without_times(in_dir(p, u, "log.jsonl"));
+  char *b = tf_log_without_times(in_dir(p, s, "log.jsonl"));
   assert_string_equal(a, b);
   assert_non_null(strstr(a, "\"d_loss\"")); /* the adversary's terms are logged too */
   free(a);
@@ -361,11 +293,11 @@ static void test_signal_stop(void **state) {
     bh_ckpt_free(ck);
     tf_run_result r;
     tf_run_bhivae(&r, "train --resume --out %s --set steps=%ld --quiet", dir, step + 2);
-    expect_status(&r, 0);
+    tf_expect_status(&r, 0);
     int n;
     json_t **lines = load_lines(in_dir(p, dir, "log.jsonl"), &n);
     assert_int_equal(n, step + 2); /* every step once: the cut log continued */
-    for (int i = 0; i < n; i++) assert_int_equal((long)num_at(lines[i], "step"), i + 1);
+    for (int i = 0; i < n; i++) assert_int_equal((long)tf_json_num(lines[i], "step"), i + 1);
     free_lines(lines, n);
   }
 }
@@ -390,7 +322,7 @@ static void test_encode_dsprites(void **state) {
   tf_path(pre, "enc");
   tf_path(pre2, "enc2");
   tf_run_bhivae(&r, "encode %s --n 600 --seed 3 --out %s", r1, pre);
-  expect_status(&r, 0);
+  tf_expect_status(&r, 0);
   bh_array *codes = read_npy(pre, ".codes.npy", BH_DTYPE_F32, 2, 600, ZDIM);
   bh_array *lv = read_npy(pre, ".logvar.npy", BH_DTYPE_F32, 2, 600, ZDIM);
   bh_array *fac = read_npy(pre, ".factors.npy", BH_DTYPE_I64, 2, 600, 5);
@@ -418,7 +350,7 @@ static void test_encode_dsprites(void **state) {
 
   /* the checkpoint file itself, the same seed: the same subset and codes, bit for bit */
   tf_run_bhivae(&r, "encode --checkpoint %s/model.ckpt --n 600 --seed 3 --out %s", r1, pre2);
-  expect_status(&r, 0);
+  tf_expect_status(&r, 0);
   bh_array *c2 = read_npy(pre2, ".codes.npy", BH_DTYPE_F32, 2, 600, ZDIM);
   assert_memory_equal(c2->data, codes->data, bh_array_bytes(codes));
   bh_array_free(c2);
@@ -435,13 +367,13 @@ static void test_encode_idx(void **state) {
   tf_run_result r;
   tf_path(pre, "mtest");
   tf_run_bhivae(&r, "encode %s --split test --out %s", m1, pre);
-  expect_status(&r, 0);
+  tf_expect_status(&r, 0);
   bh_array *codes = read_npy(pre, ".codes.npy", BH_DTYPE_F32, 2, 64, ZDIM);
   bh_array *lab = read_npy(pre, ".labels.npy", BH_DTYPE_I64, 1, 64, 0);
   for (int i = 0; i < 64; i++) assert_int_equal(((int64_t *)lab->data)[i], test_labels[i]);
-  path_of(p, "%s.index.npy", pre);
+  tf_pathf(p, "%s.index.npy", pre);
   assert_false(tf_file_exists(p));
-  path_of(p, "%s.factors.npy", pre);
+  tf_pathf(p, "%s.factors.npy", pre);
   assert_false(tf_file_exists(p));
   bh_array_free(codes);
   bh_array_free(lab);
@@ -486,13 +418,13 @@ static void test_eval_dsprites(void **state) {
   char p[PL];
   tf_run_result r;
   tf_run_bhivae(&r, "eval %s --metrics mig,sap --seed 0", r1);
-  expect_status(&r, 0);
-  json_t *o = load_json(in_dir(p, r1, "eval.json"));
+  tf_expect_status(&r, 0);
+  json_t *o = tf_load_json(in_dir(p, r1, "eval.json"));
   assert_string_equal(json_string_value(json_object_get(o, "model")), "vae");
   assert_string_equal(json_string_value(json_object_get(o, "data")), "dsprites");
-  assert_int_equal((int)num_at(o, "step"), 30);
-  assert_int_equal((int)num_at(json_object_get(o, "config"), "z_dim"), ZDIM);
-  assert_true(num_at(o, "threads") >= 1);
+  assert_int_equal((int)tf_json_num(o, "step"), 30);
+  assert_int_equal((int)tf_json_num(json_object_get(o, "config"), "z_dim"), ZDIM);
+  assert_true(tf_json_num(o, "threads") >= 1);
   assert_non_null(json_object_get(json_object_get(o, "versions"), "openblas"));
   json_t *ms = json_object_get(o, "metrics");
   assert_int_equal(json_object_size(ms), 3); /* mig, sap, sap-continuous */
@@ -500,23 +432,23 @@ static void test_eval_dsprites(void **state) {
   for (int i = 0; i < 3; i++) {
     json_t *e = json_object_get(ms, keys[i]);
     assert_non_null(e);
-    double s = num_at(e, "score");
+    double s = tf_json_num(e, "score");
     if (!(s >= 0 && s <= 1)) fail_msg("%s = %g", keys[i], s);
-    assert_true(num_at(e, "seconds") >= 0);
-    assert_int_equal((int)num_at(e, "n_train"), 10000);
+    assert_true(tf_json_num(e, "seconds") >= 0);
+    assert_int_equal((int)tf_json_num(e, "n_train"), 10000);
   }
-  assert_int_equal((int)num_at(json_object_get(ms, "sap"), "n_test"), 5000);
+  assert_int_equal((int)tf_json_num(json_object_get(ms, "sap"), "n_test"), 5000);
   assert_non_null(strstr(json_string_value(json_object_get(json_object_get(ms, "sap-continuous"),
                                                            "variant")),
                          "continuous"));
-  double mig = num_at(json_object_get(ms, "mig"), "score");
+  double mig = tf_json_num(json_object_get(ms, "mig"), "score");
   assert_float_equal(mig, mig_by_hand(r1), 1e-12);
 
   tf_run_bhivae(&r, "metric mig --checkpoint %s --data dsprites --json", r1);
-  expect_status(&r, 0);
+  tf_expect_status(&r, 0);
   json_t *j = json_loads(r.out, 0, NULL);
   assert_non_null(j);
-  assert_true(num_at(j, "score") == mig);
+  assert_true(tf_json_num(j, "score") == mig);
   assert_string_equal(
       json_string_value(json_object_get(json_object_get(j, "inputs"), "checkpoint")), r1);
   json_decref(j);
@@ -525,7 +457,7 @@ static void test_eval_dsprites(void **state) {
   /* the sampler metrics through the model, small counts: a percentage */
   tf_run_bhivae(&r, "metric factorvae --checkpoint %s/model.ckpt --num-train 100 --num-eval 50",
                 r1);
-  expect_status(&r, 0);
+  tf_expect_status(&r, 0);
   double s = strtod(r.out + strlen("factorvae:"), NULL);
   if (strncmp(r.out, "factorvae: ", 11) != 0 || !(s >= 0 && s <= 100)) fail_msg("%s", r.out);
 }
@@ -538,32 +470,32 @@ static void test_eval_probe(void **state) {
   tf_run_result r;
   tf_path(out, "m1-eval.json");
   tf_run_bhivae(&r, "eval %s --out %s", m1, out);
-  expect_status(&r, 0);
-  json_t *o = load_json(out);
+  tf_expect_status(&r, 0);
+  json_t *o = tf_load_json(out);
   json_t *ms = json_object_get(o, "metrics");
   assert_int_equal(json_object_size(ms), 1); /* probe alone: no factors, mlp only when named */
-  double acc = num_at(json_object_get(ms, "probe"), "score");
+  double acc = tf_json_num(json_object_get(ms, "probe"), "score");
   assert_true(acc >= 0 && acc <= 100);
-  assert_int_equal((int)num_at(json_object_get(ms, "probe"), "n_test"), 64);
+  assert_int_equal((int)tf_json_num(json_object_get(ms, "probe"), "n_test"), 64);
   json_decref(o);
   tf_path(tr, "ptrain");
   tf_path(te, "ptest");
   tf_run_bhivae(&r, "encode %s --split train --out %s", m1, tr);
-  expect_status(&r, 0);
+  tf_expect_status(&r, 0);
   tf_run_bhivae(&r, "encode %s --split test --out %s", m1, te);
-  expect_status(&r, 0);
+  tf_expect_status(&r, 0);
   tf_run_bhivae(&r, "metric probe --codes %s.codes.npy --factors %s.labels.npy --test-codes "
                     "%s.codes.npy --test-factors %s.labels.npy --json", tr, tr, te, te);
-  expect_status(&r, 0);
+  tf_expect_status(&r, 0);
   json_t *j = json_loads(r.out, 0, NULL);
   assert_non_null(j);
-  assert_true(num_at(j, "score") == acc);
+  assert_true(tf_json_num(j, "score") == acc);
   json_decref(j);
   tf_run_bhivae(&r, "metric probe --checkpoint %s --json", m1);
-  expect_status(&r, 0);
+  tf_expect_status(&r, 0);
   j = json_loads(r.out, 0, NULL);
   assert_non_null(j);
-  assert_true(num_at(j, "score") == acc);
+  assert_true(tf_json_num(j, "score") == acc);
   json_decref(j);
 }
 
@@ -577,7 +509,7 @@ static void test_traverse(void **state) {
   tf_run_result r;
   tf_path(png, "trav.png");
   tf_run_bhivae(&r, "traverse %s --out %s --index 7 --steps 5 --range 2", r1, png);
-  expect_status(&r, 0);
+  tf_expect_status(&r, 0);
   bh_image img = BH_IMAGE_INIT;
   assert_int_equal(bh_image_read(png, &img), BH_OK);
   assert_int_equal(img.w, 6 * 64 + 5 * BH_GRID_SEP);
@@ -613,25 +545,25 @@ static void test_bad_input(void **state) {
   tf_run_result r;
   tf_path(x, "never");
   tf_run_bhivae(&r, "train --model nosuch --data dsprites --out %s", x);
-  expect_usage(&r, "unknown model 'nosuch' (known: vae, betavae, factorvae, btcvae, guidedvae, guidedvae-sup, bhivae, bhivae-sup)");
+  tf_expect_usage(&r, "unknown model 'nosuch' (known: vae, betavae, factorvae, btcvae, guidedvae, guidedvae-sup, bhivae, bhivae-sup)");
   tf_run_bhivae(&r, "train --model vae --set betta=3 --out %s", x);
-  expect_usage(&r, "unknown key 'betta'");
+  tf_expect_usage(&r, "unknown key 'betta'");
   tf_run_bhivae(&r, "train --model vae --set steps=many --out %s", x);
-  expect_usage(&r, "steps");
+  tf_expect_usage(&r, "steps");
   tf_run_bhivae(&r, "train --model vae --set lr --out %s", x);
-  expect_usage(&r, "not key=value");
+  tf_expect_usage(&r, "not key=value");
   tf_run_bhivae(&r, "train --model vae --seed -3 --out %s", x);
-  expect_usage(&r, "--seed");
+  tf_expect_usage(&r, "--seed");
   tf_run_bhivae(&r, "train --model vae --data dsprites");
-  expect_usage(&r, "--out: missing");
+  tf_expect_usage(&r, "--out: missing");
   tf_run_bhivae(&r, "train --model vae --data nosuchdata --out %s", x);
-  expect_status(&r, 2);
+  tf_expect_status(&r, 2);
   tf_run_bhivae(&r, "train --model vae --config %s/none.cfg --out %s", x, x);
-  expect_fail(&r, "none.cfg");
+  tf_expect_fail(&r, "none.cfg");
   tf_run_bhivae(&r, "train --resume --out %s", x);
-  expect_fail(&r, "never/model.ckpt");
+  tf_expect_fail(&r, "never/model.ckpt");
   tf_run_bhivae(&r, "train --model vae " TINY " --set steps=1 --out %s", r1);
-  expect_fail(&r, "a run is already there");
+  tf_expect_fail(&r, "a run is already there");
   assert_false(tf_file_exists(x));
 
   /* a checkpoint with one byte changed: one line naming it, for every command */
@@ -643,39 +575,39 @@ static void test_bad_input(void **state) {
   tf_write_bytes(in_dir(bad, baddir, "model.ckpt"), b, len);
   free(b);
   tf_run_bhivae(&r, "encode --checkpoint %s --out %s/e", bad, baddir);
-  expect_fail(&r, bad);
+  tf_expect_fail(&r, bad);
   tf_run_bhivae(&r, "eval %s", baddir);
-  expect_fail(&r, bad);
+  tf_expect_fail(&r, bad);
   tf_run_bhivae(&r, "traverse %s --out %s/t.png", baddir, baddir);
-  expect_fail(&r, bad);
+  tf_expect_fail(&r, bad);
   tf_run_bhivae(&r, "metric mig --checkpoint %s", bad);
-  expect_fail(&r, bad);
+  tf_expect_fail(&r, bad);
   tf_run_bhivae(&r, "train --resume --out %s", baddir);
-  expect_fail(&r, bad);
+  tf_expect_fail(&r, bad);
 
   /* options that do not fit the model or its data */
   tf_run_bhivae(&r, "eval %s --metrics probe", r1);
-  expect_usage(&r, "probe needs class labels");
+  tf_expect_usage(&r, "probe needs class labels");
   tf_run_bhivae(&r, "eval %s --metrics mig,nope", r1);
-  expect_usage(&r, "'nope': unknown metric");
+  tf_expect_usage(&r, "'nope': unknown metric");
   tf_run_bhivae(&r, "eval %s --data idx:%s --metrics mig", r1, idx_dir);
-  expect_fail(&r, "images are 1x28x28, the model was trained on 1x64x64");
+  tf_expect_fail(&r, "images are 1x28x28, the model was trained on 1x64x64");
   tf_run_bhivae(&r, "metric mig-chen --checkpoint %s", m1);
-  expect_usage(&r, "has no ground-truth factors");
+  tf_expect_usage(&r, "has no ground-truth factors");
   tf_run_bhivae(&r, "metric mig --checkpoint %s --codes %s/e.codes.npy", r1, baddir);
-  expect_usage(&r, "--checkpoint: replaces");
+  tf_expect_usage(&r, "--checkpoint: replaces");
   tf_run_bhivae(&r, "encode %s --out %s/e --n 100000", m1, baddir);
-  expect_usage(&r, "--n: 100000 is more than");
+  tf_expect_usage(&r, "--n: 100000 is more than");
   tf_run_bhivae(&r, "encode %s --checkpoint %s --out %s/e", m1, bad, baddir);
-  expect_usage(&r, "one of them");
+  tf_expect_usage(&r, "one of them");
   tf_run_bhivae(&r, "encode %s", m1);
-  expect_usage(&r, "--out: missing");
+  tf_expect_usage(&r, "--out: missing");
   tf_run_bhivae(&r, "traverse %s --out %s/t.png --index 999", m1, baddir);
-  expect_usage(&r, "--index: 999 out of range");
+  tf_expect_usage(&r, "--index: 999 out of range");
   tf_run_bhivae(&r, "traverse %s --out %s/t.png --range -1", m1, baddir);
-  expect_usage(&r, "--range");
+  tf_expect_usage(&r, "--range");
   tf_run_bhivae(&r, "traverse %s", m1);
-  expect_usage(&r, "--out: missing");
+  tf_expect_usage(&r, "--out: missing");
 }
 
 int main(void) {

@@ -37,62 +37,16 @@ static const bh_data_info tiny_data = {.c = 1, .h = 4, .w = 4, .n = 64};
 /* A model of class cls on 1×4×4 images, fc networks of width 6, with extra "key=value"
  * settings (NULL-terminated); parameters from the "init" stream of seed. */
 static bh_model *make_model(const bh_model_class *cls, const char *const *sets, uint64_t seed) {
-  bh_config *cfg = bh_model_config_new(cls);
-  assert_non_null(cfg);
-  const char *base[] = {"arch=fc", "enc_hidden=6", "dec_hidden=6", "z_dim=3", NULL};
-  for (int i = 0; base[i]; i++)
-    assert_int_equal(bh_config_set_assignment(cfg, base[i], "test"), BH_OK);
-  for (int i = 0; sets && sets[i]; i++)
-    if (bh_config_set_assignment(cfg, sets[i], "test") != BH_OK)
-      fail_msg("setting %s: %s", sets[i], bh_error_message());
-  bh_rng *rng = bh_rng_alloc(seed);
-  bh_model *m = bh_model_create(cls, cfg, &tiny_data, rng);
-  bh_rng_free(rng);
-  if (!m) fail_msg("bh_model_create(%s): %s", cls->name, bh_error_message());
-  return m;
-}
-
-/* The output bias of network "<prefix>.*": the last 1-D tensor registered under the prefix
- * (layers register in order), which must have `size` elements. */
-static bh_tensor *output_bias(const bh_params *p, const char *prefix, size_t size) {
-  bh_tensor *found = NULL;
-  size_t len = strlen(prefix);
-  for (int i = 0; i < p->n; i++)
-    if (strncmp(p->names[i], prefix, len) == 0 && p->names[i][len] == '.' && p->t[i]->ndim == 1)
-      found = p->t[i];
-  if (!found || found->size != size)
-    fail_msg("no output bias of size %zu under '%s'", size, prefix);
-  return found;
-}
-
-static void zero_prefix(bh_params *p, const char *prefix) {
-  size_t len = strlen(prefix);
-  for (int i = 0; i < p->n; i++)
-    if (strncmp(p->names[i], prefix, len) == 0 && p->names[i][len] == '.')
-      memset(p->t[i]->data, 0, p->t[i]->size * sizeof(float));
+  static const char *const base[] = {"arch=fc", "enc_hidden=6", "dec_hidden=6", "z_dim=3", NULL};
+  return mc_model_make(cls, &tiny_data, base, sets, seed);
 }
 
 /* An encoder giving every example mean mu[j] and log-variance lv[j] in dimension j. */
 static void set_constant_encoder(bh_model *m, const float *mu, const float *lv) {
   int d = m->z_dim;
-  zero_prefix(m->group[0], "enc");
-  bh_tensor *b = output_bias(m->group[0], "enc", (size_t)(2 * d));
+  mc_params_zero_prefix(m->group[0], "enc");
+  bh_tensor *b = mc_params_output_bias(m->group[0], "enc", (size_t)(2 * d));
   for (int j = 0; j < d; j++) b->data[j] = mu[j], b->data[d + j] = lv[j];
-}
-
-static double softplus(double x) { return x > 0 ? x + log1p(exp(-x)) : log1p(exp(x)); }
-
-static bh_tensor *run_loss(bh_model *m, bh_ctx *ctx, int phase, const bh_batch *b, bh_rng *rng,
-                           bh_terms *terms) {
-  bh_tensor *loss = m->cls->loss(m, ctx, phase, b, rng, terms);
-  if (!loss) fail_msg("%s loss phase %d: %s", m->cls->name, phase, bh_error_message());
-  assert_int_equal((int)loss->size, 1);
-  return loss;
-}
-
-static void expect_close(const char *what, double got, double want, double rel) {
-  if (!(fabs(got - want) <= rel * fmax(1.0, fabs(want))))
-    fail_msg("%s: got %.9g, expected %.9g", what, got, want);
 }
 
 /* ---- KL anchors (metrics-spec §11.2, disentanglement_lib vae_test.py) ----
@@ -117,13 +71,13 @@ static void test_kl_anchors(void **state) {
     bh_rng *rng = bh_rng_alloc(7);
     bh_terms t;
     bh_terms_clear(&t);
-    bh_tensor *loss = run_loss(m, ctx, 0, &b, rng, &t);
+    bh_tensor *loss = mc_run_loss(m, ctx, 0, &b, rng, &t);
     double kl = bh_terms_get(&t, "kl");
     if (!(kl >= anchors[a].lo && kl <= anchors[a].hi))
       fail_msg("KL(mean %g, logvar %g) = %.6g, outside [%g, %g]", anchors[a].mu, anchors[a].lv,
                kl, anchors[a].lo, anchors[a].hi);
-    expect_close("kl closed form", kl, anchors[a].exact, 1e-6);
-    expect_close("loss = recon + kl", loss->data[0], bh_terms_get(&t, "recon") + kl, 1e-6);
+    mc_expect_close("kl closed form", kl, anchors[a].exact, 1e-6);
+    mc_expect_close("loss = recon + kl", loss->data[0], bh_terms_get(&t, "recon") + kl, 1e-6);
     assert_float_equal(bh_terms_get(&t, "loss"), loss->data[0], 0.0);
     bh_rng_free(rng);
   }
@@ -135,8 +89,8 @@ static void test_kl_anchors(void **state) {
 static void test_recon_bernoulli(void **state) {
   (void)state;
   bh_model *m = make_model(&bh_vae_class, NULL, 2);
-  zero_prefix(m->group[0], "dec");
-  bh_tensor *bias = output_bias(m->group[0], "dec", IMG);
+  mc_params_zero_prefix(m->group[0], "dec");
+  bh_tensor *bias = mc_params_output_bias(m->group[0], "dec", IMG);
   gsl_rng *r = gsl_rng_alloc(gsl_rng_mt19937);
   gsl_rng_set(r, 11);
   for (int j = 0; j < IMG; j++) bias->data[j] = (float)(4.0 * gsl_rng_uniform(r) - 2.0);
@@ -150,18 +104,13 @@ static void test_recon_bernoulli(void **state) {
   for (int i = 0; i < N; i++)
     for (int j = 0; j < IMG; j++) {
       double l = bias->data[j], t = x[i * IMG + j];
-      want += (t * softplus(-l) + (1.0 - t) * softplus(l)) / N;
+      want += (t * mc_softplus(-l) + (1.0 - t) * mc_softplus(l)) / N;
     }
-  bh_ctx *ctx = bh_ctx_alloc(1 << 20);
-  bh_rng *rng = bh_rng_alloc(3);
   bh_batch b = {.n = N, .x = x};
   bh_terms t;
-  bh_terms_clear(&t);
-  run_loss(m, ctx, 0, &b, rng, &t);
-  expect_close("recon", bh_terms_get(&t, "recon"), want, 2e-6);
+  mc_phase0_terms(m, &b, 3, &t);
+  mc_expect_close("recon", bh_terms_get(&t, "recon"), want, 2e-6);
   assert_true(bh_terms_get(&t, "kl") > 0.0); /* random encoder: a non-zero KL */
-  bh_rng_free(rng);
-  bh_ctx_free(ctx);
   bh_model_free(m);
 }
 
@@ -172,12 +121,7 @@ static void run_terms(const bh_model_class *cls, const char *beta, bh_terms *t) 
   float x[8 * IMG];
   mc_random_binary_images(x, 8, IMG, 9, 0.3);
   bh_batch b = {.n = 8, .x = x};
-  bh_ctx *ctx = bh_ctx_alloc(1 << 20);
-  bh_rng *rng = bh_rng_alloc(12);
-  bh_terms_clear(t);
-  run_loss(m, ctx, 0, &b, rng, t);
-  bh_rng_free(rng);
-  bh_ctx_free(ctx);
+  mc_phase0_terms(m, &b, 12, t);
   bh_model_free(m);
 }
 
@@ -197,10 +141,10 @@ static void test_beta_scales_kl(void **state) {
   }
   double recon = bh_terms_get(&v, "recon"), kl = bh_terms_get(&v, "kl");
   assert_true(kl > 0.01);
-  expect_close("vae loss", bh_terms_get(&v, "loss"), recon + kl, 1e-6);
-  expect_close("beta=1 loss", bh_terms_get(&b1, "loss"), recon + kl, 1e-6);
-  expect_close("beta=4 loss", bh_terms_get(&b4, "loss"), recon + 4.0 * kl, 1e-6);
-  expect_close("beta=6 loss", bh_terms_get(&b6, "loss"), recon + 6.0 * kl, 1e-6);
+  mc_expect_close("vae loss", bh_terms_get(&v, "loss"), recon + kl, 1e-6);
+  mc_expect_close("beta=1 loss", bh_terms_get(&b1, "loss"), recon + kl, 1e-6);
+  mc_expect_close("beta=4 loss", bh_terms_get(&b4, "loss"), recon + 4.0 * kl, 1e-6);
+  mc_expect_close("beta=6 loss", bh_terms_get(&b6, "loss"), recon + 6.0 * kl, 1e-6);
 }
 
 /* ---- the permutation of q(z) samples ---- */
@@ -250,36 +194,14 @@ static void test_permute_dims(void **state) {
 
 /* ---- FactorVAE: TC sign convention and the discriminator loss, by hand ---- */
 
-/* D's logits of one z in double, from the parameters of group "disc" ("disc.<l>.w/b"). */
-static void disc_forward(const bh_model *m, int layers, const double *z, double out[2]) {
-  double h[64], next[64];
-  int width = m->z_dim;
-  for (int j = 0; j < width; j++) h[j] = z[j];
-  for (int l = 0; l <= layers; l++) {
-    char wn[32], bn[32];
-    snprintf(wn, sizeof wn, "disc.%d.w", l);
-    snprintf(bn, sizeof bn, "disc.%d.b", l);
-    const bh_tensor *w = bh_params_find(m->group[1], wn), *b = bh_params_find(m->group[1], bn);
-    assert_non_null(w);
-    assert_non_null(b);
-    int outw = w->shape[0];
-    assert_int_equal(w->shape[1], width);
-    for (int o = 0; o < outw; o++) {
-      double s = b->data[o];
-      for (int k = 0; k < width; k++) s += (double)w->data[o * width + k] * h[k];
-      next[o] = l < layers && s < 0 ? 0.2 * s : s; /* LeakyReLU(0.2) on hidden layers */
-    }
-    width = outw;
-    memcpy(h, next, sizeof(double) * (size_t)width);
-  }
-  assert_int_equal(width, 2);
-  out[0] = h[0], out[1] = h[1];
-}
-
-/* −log softmax(l)[c] */
-static double cross_entropy(const double l[2], int c) {
-  double mx = fmax(l[0], l[1]);
-  return mx + log(exp(l[0] - mx) + exp(l[1] - mx)) - l[c];
+/* D's logits of one z in double, from the parameters "disc.<l>.w/b" of group 1: z_dim → hidden
+ * → ... → 2 (`layers` hidden layers of `hidden` units). */
+static void disc_forward(const bh_model *m, int layers, int hidden, const double *z,
+                         double out[2]) {
+  int widths[16] = {m->z_dim};
+  for (int l = 1; l <= layers; l++) widths[l] = hidden;
+  widths[layers + 1] = 2;
+  mc_mlp_double(m->group[1], "disc", layers + 1, widths, z, out);
 }
 
 static void check_factorvae_by_hand(int two_batches) {
@@ -290,13 +212,7 @@ static void check_factorvae_by_hand(int two_batches) {
   assert_int_equal(m->batches_per_step, two_batches ? 2 : 1);
   const float mu[D] = {0.3f, -0.2f, 0.5f}, lv[D] = {0, 0, 0};
   set_constant_encoder(m, mu, lv); /* z = mu + ε */
-  gsl_rng *r = gsl_rng_alloc(gsl_rng_mt19937);
-  gsl_rng_set(r, 17);
-  bh_params *dp = m->group[1];
-  for (int i = 0; i < dp->n; i++) /* a hand-set D with logits of order 1 */
-    for (size_t k = 0; k < dp->t[i]->size; k++)
-      dp->t[i]->data[k] = (float)(2.0 * gsl_rng_uniform(r) - 1.0);
-  gsl_rng_free(r);
+  mc_group_randomise(m->group[1], 17, 1.0); /* a hand-set D with logits of order 1 */
 
   float x0[N0 * IMG], x1[N1 * IMG];
   mc_random_binary_images(x0, N0, IMG, 1, 0.5);
@@ -319,16 +235,16 @@ static void check_factorvae_by_hand(int two_batches) {
   for (int i = 0; i < N0; i++) {
     double z[D], l[2];
     for (int j = 0; j < D; j++) z[j] = (double)mu[j] + e0[i * D + j];
-    disc_forward(m, LAYERS, z, l);
+    disc_forward(m, LAYERS, 5, z, l); /* d_hidden 5 */
     tc += (l[0] - l[1]) / N0;
-    ce0 += cross_entropy(l, 0) / N0;
+    ce0 += mc_cross_entropy(l, 2, 0) / N0;
     correct += !(l[1] > l[0]);
   }
   for (int i = 0; i < n1; i++) {
     double z[D], l[2];
     for (int j = 0; j < D; j++) z[j] = (double)mu[j] + e1[perm[j][i] * D + j];
-    disc_forward(m, LAYERS, z, l);
-    ce1 += cross_entropy(l, 1) / n1;
+    disc_forward(m, LAYERS, 5, z, l); /* d_hidden 5 */
+    ce1 += mc_cross_entropy(l, 2, 1) / n1;
     correct += l[1] > l[0];
   }
 
@@ -336,15 +252,15 @@ static void check_factorvae_by_hand(int two_batches) {
   bh_rng *rng = bh_rng_alloc(99);
   bh_terms t;
   bh_terms_clear(&t);
-  bh_tensor *loss = run_loss(m, ctx, 0, batches, rng, &t);
-  expect_close("tc = mean(l0 - l1)", bh_terms_get(&t, "tc"), tc, 1e-5);
-  expect_close("loss = recon + kl + gamma tc", loss->data[0],
+  bh_tensor *loss = mc_run_loss(m, ctx, 0, batches, rng, &t);
+  mc_expect_close("tc = mean(l0 - l1)", bh_terms_get(&t, "tc"), tc, 1e-5);
+  mc_expect_close("loss = recon + kl + gamma tc", loss->data[0],
                bh_terms_get(&t, "recon") + bh_terms_get(&t, "kl") + 2.5 * tc, 1e-5);
   /* KL of N(mu, I): ½ Σ mu² */
-  expect_close("kl", bh_terms_get(&t, "kl"), 0.5 * (0.09 + 0.04 + 0.25), 1e-6);
+  mc_expect_close("kl", bh_terms_get(&t, "kl"), 0.5 * (0.09 + 0.04 + 0.25), 1e-6);
   /* phase 1 on the same tape, as the training loop runs it */
-  bh_tensor *dl = run_loss(m, ctx, 1, batches, rng, &t);
-  expect_close("d_loss", dl->data[0], 0.5 * (ce0 + ce1), 1e-5);
+  bh_tensor *dl = mc_run_loss(m, ctx, 1, batches, rng, &t);
+  mc_expect_close("d_loss", dl->data[0], 0.5 * (ce0 + ce1), 1e-5);
   assert_float_equal(bh_terms_get(&t, "d_loss"), dl->data[0], 0.0);
   assert_float_equal(bh_terms_get(&t, "d_acc"), (double)correct / (N0 + n1), 1e-12);
   assert_true(!isnan(bh_terms_get(&t, "tc"))); /* phase 0's terms stay */
@@ -364,16 +280,8 @@ static void test_factorvae_structure(void **state) {
   (void)state;
   const char *sets[] = {"d_hidden=5", "d_layers=2", NULL};
   bh_model *m = make_model(&bh_factorvae_class, sets, 8);
-  assert_int_equal(m->ngroups, 2);
-  assert_string_equal(m->group_name[0], "main");
-  assert_string_equal(m->group_name[1], "disc");
-  assert_int_equal(m->nphases, 2);
-  assert_int_equal(m->phase_group[0], 0);
-  assert_int_equal(m->phase_group[1], 1);
+  mc_expect_adversary_layout(m, "disc");
   assert_int_equal(m->batches_per_step, 2);
-  assert_float_equal(m->adam[1].lr, 1e-4, 1e-15);
-  assert_float_equal(m->adam[1].beta1, 0.5, 1e-15);
-  assert_float_equal(m->adam[1].beta2, 0.9, 1e-15);
   assert_float_equal(bh_config_num(m->cfg, "gamma"), 7.0, 0.0);
   /* D: 3 → 5 → 5 → 2 */
   assert_int_equal((int)bh_model_group_param_count(m, 1), (3 * 5 + 5) + (5 * 5 + 5) + (5 * 2 + 2));
@@ -408,8 +316,8 @@ static void test_factorvae_structure(void **state) {
       assert_float_equal(emu->data[i * 3 + j], mu[j], 0.0);
       assert_float_equal(elv->data[i * 3 + j], lv[j], 0.0);
     }
-  zero_prefix(m->group[0], "dec");
-  bh_tensor *bias = output_bias(m->group[0], "dec", IMG);
+  mc_params_zero_prefix(m->group[0], "dec");
+  bh_tensor *bias = mc_params_output_bias(m->group[0], "dec", IMG);
   for (int j = 0; j < IMG; j++) bias->data[j] = (float)j - 7.5f;
   bh_tensor *logits = m->cls->decode(m, ctx, emu);
   assert_non_null(logits);
@@ -499,10 +407,7 @@ static void test_gradcheck_factorvae(void **state) {
 static void train_steps(bh_model *m, const float *x, int n, int steps, double *first,
                         double *last, bh_terms *final) {
   bh_adam *adam[BH_MODEL_MAX_GROUPS] = {0};
-  for (int g = 0; g < m->ngroups; g++) {
-    adam[g] = bh_adam_alloc(m->group[g], m->adam[g]);
-    assert_non_null(adam[g]);
-  }
+  mc_adams_alloc(m, adam);
   bh_ctx *ctx = bh_ctx_alloc(1 << 20);
   bh_rng *rng = bh_rng_alloc(3);
   bh_batch b[2] = {{.n = n, .x = x}, {.n = n, .x = x}};
@@ -518,7 +423,7 @@ static void train_steps(bh_model *m, const float *x, int n, int steps, double *f
     if (s >= steps - 10) *last += loss / 10;
     *final = t;
   }
-  for (int g = 0; g < m->ngroups; g++) bh_adam_free(adam[g]);
+  mc_adams_free(m, adam);
   bh_rng_free(rng);
   bh_ctx_free(ctx);
 }

@@ -3,9 +3,10 @@
 
 #include <setjmp.h>
 #include <stdarg.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <cmocka.h>
-#include <dirent.h>
+#include <ftw.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -19,22 +20,27 @@ int tf_tmpdir_make(const char *tag) {
   return mkdtemp(tmpdir) ? 0 : -1;
 }
 
+/* nftw callback: children before their folder (FTW_DEPTH), links not followed (FTW_PHYS). */
+static int remove_entry(const char *path, const struct stat *sb, int flag, struct FTW *ftw) {
+  (void)sb, (void)flag, (void)ftw;
+  return remove(path);
+}
+
 int tf_tmpdir_remove(void) {
-  DIR *d = opendir(tmpdir);
-  if (!d) return -1;
-  struct dirent *e;
-  char p[512];
-  while ((e = readdir(d)))
-    if (strcmp(e->d_name, ".") && strcmp(e->d_name, "..")) {
-      snprintf(p, sizeof p, "%s/%s", tmpdir, e->d_name);
-      unlink(p);
-    }
-  closedir(d);
-  return rmdir(tmpdir);
+  return nftw(tmpdir, remove_entry, 16, FTW_DEPTH | FTW_PHYS) == 0 ? 0 : -1;
 }
 
 const char *tf_path(char *out, const char *name) {
   snprintf(out, 256, "%s/%s", tmpdir, name);
+  return out;
+}
+
+const char *tf_pathf(char *out, const char *fmt, ...) {
+  va_list ap;
+  va_start(ap, fmt);
+  int n = vsnprintf(out, TF_PATH_MAX, fmt, ap);
+  va_end(ap);
+  if (n < 0 || n >= TF_PATH_MAX) fail_msg("path too long: %s", out);
   return out;
 }
 
@@ -88,4 +94,55 @@ void tf_run_bhivae(tf_run_result *r, const char *fmt, ...) {
   r->status = WEXITSTATUS(st);
   slurp(o, r->out, sizeof r->out);
   slurp(e, r->err, sizeof r->err);
+}
+
+void tf_expect_status(const tf_run_result *r, int want) {
+  if (r->status != want) fail_msg("exit %d (want %d): %s%s", r->status, want, r->err, r->out);
+}
+
+void tf_expect_fail(const tf_run_result *r, const char *has) {
+  size_t len = strlen(r->err);
+  tf_expect_status(r, 1);
+  if (strncmp(r->err, "bhivae: ", 8) != 0 || len == 0 || strchr(r->err, '\n') != r->err + len - 1)
+    fail_msg("stderr is not one line \"bhivae: ...\": \"%s\"", r->err);
+  if (has && !strstr(r->err, has)) fail_msg("stderr \"%s\" does not name \"%s\"", r->err, has);
+}
+
+void tf_expect_usage(const tf_run_result *r, const char *has) {
+  tf_expect_status(r, 2);
+  const char *nl = strchr(r->err, '\n');
+  if (strncmp(r->err, "bhivae: ", 8) != 0 || !nl || !strstr(r->err, has) ||
+      strstr(r->err, has) > nl)
+    fail_msg("first stderr line does not name \"%s\": \"%s\"", has, r->err);
+}
+
+json_t *tf_load_json(const char *path) {
+  json_error_t je;
+  json_t *o = json_load_file(path, 0, &je);
+  if (!o) fail_msg("%s: bad JSON (%s)", path, je.text);
+  return o;
+}
+
+double tf_json_num(const json_t *o, const char *key) {
+  json_t *v = json_object_get(o, key);
+  if (!json_is_number(v)) fail_msg("no number \"%s\"", key);
+  return json_number_value(v);
+}
+
+char *tf_log_without_times(const char *path) {
+  size_t len;
+  char *text = (char *)tf_read_bytes(path, &len), *save = NULL;
+  text[len] = '\0';
+  json_t *all = json_array();
+  for (char *l = strtok_r(text, "\n", &save); l; l = strtok_r(NULL, "\n", &save)) {
+    json_t *o = json_loads(l, 0, NULL);
+    if (!o) fail_msg("%s: bad line \"%s\"", path, l);
+    json_object_del(o, "time_s");
+    json_object_del(o, "images_per_s");
+    json_array_append_new(all, o);
+  }
+  free(text);
+  char *s = json_dumps(all, JSON_SORT_KEYS | JSON_COMPACT | JSON_REAL_PRECISION(17));
+  json_decref(all);
+  return s;
 }
