@@ -107,9 +107,13 @@ typedef struct eval_args {
 typedef struct data_kind {
   int nfactors, nclasses;
   int target; /* --probe-target given: the probes predict it, labels or not */
+  int gaussian; /* the model's encoder gives variances (Chen's MIG needs q(z|x)) */
 } data_kind;
 
+static int needs_gaussian(const eval_metric *e) { return strcmp(e->metric, "mig-chen") == 0; }
+
 static int applies(const eval_metric *e, data_kind k) {
+  if (needs_gaussian(e) && !k.gaussian) return 0;
   return e->labels ? k.nclasses > 0 || k.target : k.nfactors > 0;
 }
 
@@ -127,6 +131,9 @@ static int select_metrics(const eval_args *a, data_kind ds, const char *spec, in
       if (!((strlen(e->key) == len && strncmp(e->key, p, len) == 0) ||
             (strlen(e->family) == len && strncmp(e->family, p, len) == 0)))
         continue;
+      if (needs_gaussian(e) && !ds.gaussian)
+        return bh_cli_usage(CMD, "--metrics: %s needs a Gaussian encoder (the variances of "
+                            "q(z|x)); this model's encoder is deterministic", e->key);
       if (!applies(e, ds))
         return bh_cli_usage(CMD, "--metrics: %s needs %s; %s has none", e->key,
                             e->labels ? "class labels (or --probe-target)"
@@ -374,7 +381,8 @@ static int run_eval(eval_args *a, bh_model *m, const bh_ckpt *ck) {
   else if ((st = default_out(a->path, out, sizeof out))) return st;
   /* The model's own data is described by its checkpoint: a metric that cannot apply is an
    * error before the data is opened.  Every split opened stays open for the next metric. */
-  data_kind kind = {m->data.nfactors, m->data.nclasses, a->probe_target != NULL};
+  data_kind kind = {m->data.nfactors, m->data.nclasses, a->probe_target != NULL,
+                    bh_cli_model_gaussian(m)};
   if (!a->data && a->probe_target) st = parse_target(a, &m->data);
   if (!st && !a->data) st = select_metrics(a, kind, spec, chosen);
   if (!st) st = bh_cli_model_data(CMD, m, spec, BH_SPLIT_ALL, &split[BH_SPLIT_ALL]);

@@ -458,6 +458,10 @@ static void test_bad_input(void **state) {
   tf_expect_usage(&r, "the probe predicts one");
   tf_run_bhivae(&r, "eval %s --metrics probe --probe-target nonsense", run[0]);
   tf_expect_usage(&r, "--probe-target");
+  /* Chen's MIG needs q(z|x)'s variances: refused before any work for the deterministic
+   * encoder of bhivae (and never among its defaults) */
+  tf_run_bhivae(&r, "eval %s --metrics mig-chen", run[0]);
+  tf_expect_usage(&r, "mig-chen needs a Gaussian encoder");
   tf_run_bhivae(&r, "eval %s --metrics probe", run[0]); /* without a target: unchanged */
   tf_expect_usage(&r, "probe needs class labels");
 }
