@@ -1,6 +1,7 @@
 /* bhivae.c — `bhivae <command> [options]`: dispatch to the commands of commands.h, plus the
  * option parser, error lines and progress display they share. */
 #include <errno.h>
+#include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -31,8 +32,11 @@ static void print_help(FILE *f) {
           "Blocked and hierarchical VAEs (BHiVAE) and their baselines.\n"
           "\n"
           "Commands:\n");
+  int width = 0; /* the names in one column, as wide as the longest */
   for (size_t i = 0; i < NCOMMANDS; i++)
-    fprintf(f, "  %-10s %s\n", commands[i].name, commands[i].summary);
+    if ((int)strlen(commands[i].name) > width) width = (int)strlen(commands[i].name);
+  for (size_t i = 0; i < NCOMMANDS; i++)
+    fprintf(f, "  %-*s %s\n", width, commands[i].name, commands[i].summary);
   fprintf(f,
           "\n"
           "Exit status: 0 success, 1 failure (one line on stderr), 2 usage error.\n");
@@ -159,6 +163,17 @@ int bh_cli_u64(const char *cmd, const char *opt, const char *text, unsigned long
   unsigned long long v = strtoull(text, &end, 10);
   if (errno || end == text || *end || text[0] == '-')
     return bh_cli_usage(cmd, "--%s: expected a non-negative integer, got '%s'", opt, text);
+  *out = v;
+  return BH_EXIT_OK;
+}
+
+int bh_cli_positive(const char *cmd, const char *opt, const char *text, double max,
+                    double *out) {
+  char *end;
+  errno = 0;
+  double v = strtod(text, &end);
+  if (errno || end == text || *end || !isfinite(v) || v <= 0 || v > max)
+    return bh_cli_usage(cmd, "--%s: expected a number in (0, %g], got '%s'", opt, max, text);
   *out = v;
   return BH_EXIT_OK;
 }

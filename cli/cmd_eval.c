@@ -28,7 +28,7 @@
 
 static const char usage_text[] =
     "Usage: bhivae eval DIR [--data NAME] [--seed S] [--metrics LIST] [--out FILE]\n"
-    "                       [--probe-target SPEC] [--threads T]\n"
+    "                       [--probe-target SPEC] [--threads T] [sample sizes]\n"
     "       bhivae eval --checkpoint FILE [options]\n"
     "\n"
     "Every metric of the model trained in DIR (DIR/model.ckpt, or a checkpoint file) into one\n"
@@ -66,7 +66,12 @@ static const char usage_text[] =
     "  --data NAME     the dataset (default: the one the model was trained on)\n"
     "  --seed S        the seed of every metric's draws (default 0)\n"
     "  --out FILE      the JSON file (default: eval.json beside the checkpoint)\n"
-    "  --threads T     threads for the encoder and the metrics (default: the cores)\n";
+    "  --threads T     threads for the encoder and the metrics (default: the cores)\n"
+    "\n"
+    "Sample sizes (default: the protocol's; smaller ones are quicker and noisier, and\n"
+    "eval.json records the counts used):\n"
+    "  --num-train N, --num-eval N          codes of mig, sap and dci (10000, 5000)\n"
+    "  --sampler-train N, --sampler-eval N  points of zdiff and factorvae (10000, 5000)\n";
 
 
 /* One entry of eval.json. */
@@ -98,7 +103,9 @@ static const eval_metric eval_metrics[] = {
 
 typedef struct eval_args {
   const char *path, *checkpoint, *data, *seed_arg, *metrics, *out, *threads, *probe_target;
+  const char *size_arg[4]; /* --num-train, --num-eval, --sampler-train, --sampler-eval */
   int help;
+  bh_cli_metric_sizes sizes;
   unsigned long long seed;
   bh_label_spec target; /* parsed --probe-target (when given) */
 } eval_args;
@@ -173,35 +180,41 @@ static void probe_part_free(probe_part *p) {
   memset(p, 0, sizeof *p);
 }
 
+int bh_cli_label_values(const bh_label_spec *t, int entry, bh_dataset *ds, const size_t *idx,
+                        size_t n, const char *what, int *y) {
+  int *labels = NULL, f[BH_DATASET_MAX_FACTORS], st = BH_EXIT_OK;
+  uint8_t *attrs = NULL;
+  if (t->source == BH_LABEL_CLASSES) labels = malloc((n ? n : 1) * sizeof *labels);
+  if (t->source == BH_LABEL_ATTRS) attrs = malloc((n ? n : 1) * (size_t)ds->nattrs);
+  if ((t->source == BH_LABEL_CLASSES && !labels) || (t->source == BH_LABEL_ATTRS && !attrs))
+    st = bh_cli_fail("out of memory for %zu labels", n);
+  else if ((labels && bh_dataset_labels(ds, idx, n, labels) != BH_OK) ||
+           (attrs && bh_dataset_attrs(ds, idx, n, attrs) != BH_OK))
+    st = bh_cli_fail_lib();
+  for (size_t i = 0; !st && i < n; i++) {
+    if (t->source == BH_LABEL_FACTORS) bh_dataset_factors_of(ds, idx[i], f);
+    y[i] = bh_label_spec_value(t, entry, labels ? labels[i] : -1,
+                               attrs ? attrs + i * (size_t)ds->nattrs : NULL, ds->nattrs,
+                               t->source == BH_LABEL_FACTORS ? f : NULL, ds->nfactors);
+    if (y[i] < 0)
+      st = bh_cli_fail("%s %s: example %zu of %s has no value", what, t->text, idx[i],
+                       ds->source);
+  }
+  free(labels);
+  free(attrs);
+  return st;
+}
+
 /* The target of examples p->idx (from their factors, labels or attributes, whichever the spec
  * reads) and their encoder means. */
 static int probe_part_fill(const eval_args *a, bh_model *m, bh_dataset *ds, probe_part *p) {
-  const bh_label_spec *t = &a->target;
   size_t n = p->n;
-  int *labels = NULL, f[BH_DATASET_MAX_FACTORS], st = BH_EXIT_OK;
-  uint8_t *attrs = NULL;
+  int st = BH_EXIT_OK;
   p->y = malloc((n ? n : 1) * sizeof *p->y);
   p->x = malloc((n ? n : 1) * (size_t)m->z_dim * sizeof *p->x);
-  if (t->source == BH_LABEL_CLASSES) labels = malloc((n ? n : 1) * sizeof *labels);
-  if (t->source == BH_LABEL_ATTRS) attrs = malloc((n ? n : 1) * (size_t)ds->nattrs);
-  if (!p->y || !p->x || (t->source == BH_LABEL_CLASSES && !labels) ||
-      (t->source == BH_LABEL_ATTRS && !attrs))
-    st = bh_cli_fail("out of memory for %zu probe examples", n);
-  else if ((labels && bh_dataset_labels(ds, p->idx, n, labels) != BH_OK) ||
-           (attrs && bh_dataset_attrs(ds, p->idx, n, attrs) != BH_OK))
-    st = bh_cli_fail_lib();
-  for (size_t i = 0; !st && i < n; i++) {
-    if (t->source == BH_LABEL_FACTORS) bh_dataset_factors_of(ds, p->idx[i], f);
-    p->y[i] = bh_label_spec_value(t, 0, labels ? labels[i] : -1,
-                                  attrs ? attrs + i * (size_t)ds->nattrs : NULL, ds->nattrs,
-                                  t->source == BH_LABEL_FACTORS ? f : NULL, ds->nfactors);
-    if (p->y[i] < 0)
-      st = bh_cli_fail("--probe-target %s: example %zu of %s has no value", t->text, p->idx[i],
-                       ds->source);
-  }
+  if (!p->y || !p->x) st = bh_cli_fail("out of memory for %zu probe examples", n);
+  else st = bh_cli_label_values(&a->target, 0, ds, p->idx, n, "--probe-target", p->y);
   if (!st && bh_cli_model_encode(m, ds, p->idx, n, p->x, NULL) != BH_OK) st = bh_cli_fail_lib();
-  free(labels);
-  free(attrs);
   return st;
 }
 
@@ -214,10 +227,17 @@ static int probe_part_all(probe_part *p, size_t n) {
   return BH_EXIT_OK;
 }
 
+void bh_cli_draw_shuffled(size_t n, size_t count, gsl_rng *g, size_t *out) {
+  size_t chosen = 0;
+  for (size_t i = 0; i < n && chosen < count; i++)
+    if ((double)(n - i) * gsl_rng_uniform(g) < (double)(count - chosen)) out[chosen++] = i;
+  gsl_ran_shuffle(g, out, count, sizeof *out);
+}
+
 /* PROBE_TRAIN + PROBE_TEST distinct examples of n (2/3 and 1/3 of n when n is smaller): a
  * selection sample from g, shuffled by g, cut in two. */
 static int probe_parts_draw(size_t n, gsl_rng *g, probe_part *tr, probe_part *te) {
-  size_t total = n < PROBE_TRAIN + PROBE_TEST ? n : PROBE_TRAIN + PROBE_TEST, chosen = 0;
+  size_t total = n < PROBE_TRAIN + PROBE_TEST ? n : PROBE_TRAIN + PROBE_TEST;
   tr->n = n < PROBE_TRAIN + PROBE_TEST ? 2 * n / 3 : PROBE_TRAIN;
   te->n = total - tr->n;
   size_t *all = malloc((total ? total : 1) * sizeof *all);
@@ -227,9 +247,7 @@ static int probe_parts_draw(size_t n, gsl_rng *g, probe_part *tr, probe_part *te
     free(all);
     return bh_cli_fail("out of memory for %zu probe examples", total);
   }
-  for (size_t i = 0; i < n && chosen < total; i++)
-    if ((double)(n - i) * gsl_rng_uniform(g) < (double)(total - chosen)) all[chosen++] = i;
-  gsl_ran_shuffle(g, all, total, sizeof *all);
+  bh_cli_draw_shuffled(n, total, g, all);
   memcpy(tr->idx, all, tr->n * sizeof *all);
   memcpy(te->idx, all + tr->n, te->n * sizeof *all);
   free(all);
@@ -306,7 +324,8 @@ static int compute(const eval_args *a, bh_model *m, const char *spec, bh_dataset
     double t0 = now_s();
     int target = a->probe_target && e->labels, sampled = 0;
     int st = target ? probe_target_metric(a, m, spec, split, e->variant, &r, &sampled)
-                    : bh_cli_metric_model(CMD, m, spec, split, e->metric, e->variant, a->seed, &r);
+                    : bh_cli_metric_model_sized(CMD, m, spec, split, e->metric, e->variant,
+                                                a->seed, &a->sizes, &r);
     double seconds = now_s() - t0;
     json_t *o = st ? NULL : bh_metric_result_json(&r);
     bh_metric_result_free(&r);
@@ -335,17 +354,6 @@ static int default_out(const char *path, char *out, size_t cap) {
   if (snprintf(out, cap, "%.*seval.json", len, ck) >= (int)cap)
     return bh_cli_fail("%s: path too long", path);
   return BH_EXIT_OK;
-}
-
-/* The whole result through FILE.tmp and a rename. */
-static int write_json(const char *path, const json_t *o) {
-  bh_atomic_file af;
-  if (bh_atomic_open(&af, path) != BH_OK) return bh_cli_fail_lib();
-  if (json_dumpf(o, af.f, JSON_INDENT(2) | JSON_PRESERVE_ORDER) != 0 || fputc('\n', af.f) == EOF) {
-    bh_atomic_abort(&af);
-    return bh_cli_fail("%s: write failed", path);
-  }
-  return bh_atomic_commit(&af) == BH_OK ? BH_EXIT_OK : bh_cli_fail_lib();
 }
 
 /* The run's description: model, data, checkpoint, step, configuration, seed, threads,
@@ -397,7 +405,7 @@ static int run_eval(eval_args *a, bh_model *m, const bh_ckpt *ck) {
   json_t *o = st ? NULL : header_json(a, m, ck, spec);
   if (!st && !o) st = bh_cli_fail("out of memory");
   if (!st) st = compute(a, m, spec, split, chosen, json_object_get(o, "metrics"));
-  if (!st) st = write_json(out, o);
+  if (!st) st = bh_cli_write_json(out, o);
   if (!st) printf("wrote %s\n", out);
   json_decref(o);
   for (int i = 0; i < 4; i++) bh_dataset_free(split[i]);
@@ -411,11 +419,21 @@ int bh_cmd_eval(int argc, char **argv) {
                        {"seed", &a.seed_arg, NULL},         {"metrics", &a.metrics, NULL},
                        {"out", &a.out, NULL},               {"threads", &a.threads, NULL},
                        {"probe-target", &a.probe_target, NULL}, {"help", NULL, &a.help},
-                       {NULL, NULL, NULL}};
+                       {"num-train", &a.size_arg[0], NULL}, {"num-eval", &a.size_arg[1], NULL},
+                       {"sampler-train", &a.size_arg[2], NULL},
+                       {"sampler-eval", &a.size_arg[3], NULL}, {NULL, NULL, NULL}};
+  static const char *const size_names[4] = {"num-train", "num-eval", "sampler-train",
+                                            "sampler-eval"};
+  long *size_vals[4] = {&a.sizes.n_train, &a.sizes.n_eval, &a.sizes.sampler_train,
+                        &a.sizes.sampler_eval};
   int st = bh_cli_parse_run(CMD, argc, argv, opts, &a.path);
   if (st) return st;
   if (a.help) return fputs(usage_text, stdout), BH_EXIT_OK;
   if (a.seed_arg && (st = bh_cli_u64(CMD, "seed", a.seed_arg, &a.seed))) return st;
+  for (int i = 0; i < 4; i++)
+    if (a.size_arg[i] &&
+        (st = bh_cli_long(CMD, size_names[i], a.size_arg[i], 1, 100000000, size_vals[i])))
+      return st;
   if (a.metrics && !*a.metrics) return bh_cli_usage(CMD, "--metrics: empty list");
   if (a.threads && (st = bh_cli_threads(CMD, a.threads))) return st;
   bh_ckpt *ck = NULL;

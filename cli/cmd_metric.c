@@ -547,6 +547,15 @@ static int model_metric_seeded(const metric_args *a, model_src *s, metric_inputs
 int bh_cli_metric_model(const char *cmd, bh_model *m, const char *spec, bh_dataset **split,
                         const char *name, const char *variant, unsigned long long seed,
                         bh_metric_result *r) {
+  return bh_cli_metric_model_sized(cmd, m, spec, split, name, variant, seed, NULL, r);
+}
+
+/* The same with smaller (or larger) samples than the protocol's: sizes NULL or 0 fields keep
+ * the defaults. */
+int bh_cli_metric_model_sized(const char *cmd, bh_model *m, const char *spec,
+                              bh_dataset **split, const char *name, const char *variant,
+                              unsigned long long seed, const bh_cli_metric_sizes *sizes,
+                              bh_metric_result *r) {
   metric_args a;
   metric_inputs in;
   memset(&a, 0, sizeof a);
@@ -555,6 +564,12 @@ int bh_cli_metric_model(const char *cmd, bh_model *m, const char *spec, bh_datas
     if (strcmp(name, metric_defs[i].name) == 0) a.def = &metric_defs[i];
   if (!a.def) return bh_cli_fail("%s: unknown metric", name);
   parse_values(&a); /* no option texts: the defaults */
+  if (sizes) { /* the sampler metrics (zdiff, factorvae) count points, the others codes */
+    long tr = a.def->input == IN_SAMPLER ? sizes->sampler_train : sizes->n_train;
+    long ev = a.def->input == IN_SAMPLER ? sizes->sampler_eval : sizes->n_eval;
+    if (tr > 0) a.n_train = tr;
+    if (ev > 0) a.n_eval = ev;
+  }
   a.seed = seed;
   a.continuous = variant && strcmp(variant, "continuous") == 0;
   a.mlp = variant && strcmp(variant, "mlp") == 0;

@@ -7,7 +7,8 @@
  *
  * Outputs (each through a .tmp name and a rename): PREFIX.png drawn here with libpng (no
  * gnuplot needed), PREFIX.dat and PREFIX.gp for gnuplot, PREFIX.json with the statistics, and
- * PREFIX-gnuplot.png when gnuplot is on PATH. */
+ * PREFIX-gnuplot.png when gnuplot is on PATH.  The file helpers below (bh_cli_out_path ...
+ * bh_cli_canvas_*) serve attr-traverse too. */
 #include <errno.h>
 #include <math.h>
 #include <stdint.h>
@@ -28,6 +29,7 @@
 #include "datasets/dataset.h"
 #include "datasets/image_io.h"
 #include "models/model.h"
+#include "reports/gnuplot.h"
 
 #define CMD "scatter"
 #define PANEL 256   /* pixels a side of one panel */
@@ -267,14 +269,15 @@ static block_stats block_fit(const float *z, size_t n, int d, int u, double rho)
 
 /* ---------------------------------------------------------------- outputs */
 
-static int out_path(char *buf, size_t cap, const char *prefix, const char *suffix) {
+/* The file helpers of the figure commands (cli_model.h): here, where they were first needed. */
+
+int bh_cli_out_path(char *buf, size_t cap, const char *prefix, const char *suffix) {
   if (snprintf(buf, cap, "%s%s", prefix, suffix) >= (int)cap)
     return bh_cli_fail("%s: path too long", prefix);
   return BH_EXIT_OK;
 }
 
-/* Commit an atomic file written with fprintf (a write error shows in ferror). */
-static int finish(bh_atomic_file *af, const char *path) {
+int bh_cli_atomic_finish(bh_atomic_file *af, const char *path) {
   if (ferror(af->f)) {
     bh_atomic_abort(af);
     return bh_cli_fail("%s: write failed", path);
@@ -288,7 +291,7 @@ static int write_dat(const char *prefix, const block_set *b, const float *z, int
                      const int *cls, size_t n) {
   char path[4096];
   bh_atomic_file af;
-  int st = out_path(path, sizeof path, prefix, ".dat");
+  int st = bh_cli_out_path(path, sizeof path, prefix, ".dat");
   if (st) return st;
   if (bh_atomic_open(&af, path) != BH_OK) return bh_cli_fail_lib();
   for (int k = 0; k < b->count; k++) {
@@ -298,17 +301,15 @@ static int write_dat(const char *prefix, const block_set *b, const float *z, int
       fprintf(af.f, "%.9g %.9g %d\n", (double)z[i * (size_t)d + (size_t)b->unit[k]],
               (double)z[i * (size_t)d + (size_t)b->unit[k] + 1], cls[i]);
   }
-  return finish(&af, path);
+  return bh_cli_atomic_finish(&af, path);
 }
 
-/* Ten distinct colours (matplotlib's tab10), cycled for more classes. */
-static const uint8_t palette[10][3] = {{31, 119, 180}, {255, 127, 14}, {44, 160, 44},
+const uint8_t bh_cli_palette[10][3] = {{31, 119, 180}, {255, 127, 14}, {44, 160, 44},
                                        {214, 39, 40},  {148, 103, 189}, {140, 86, 75},
                                        {227, 119, 194}, {127, 127, 127}, {188, 189, 34},
                                        {23, 190, 207}};
 
-/* A single-quoted gnuplot string of s ('' inside). */
-static void gp_quote(FILE *f, const char *s) {
+void bh_cli_gp_quote(FILE *f, const char *s) {
   fputc('\'', f);
   for (; *s; s++) fputs(*s == '\'' ? "''" : (char[2]){*s, 0}, f);
   fputc('\'', f);
@@ -324,9 +325,9 @@ static int write_gp(const char *prefix, const bh_model *m, const block_set *b,
                     const colouring *c, double rho, size_t n) {
   char path[4096], dat[4096], png[4096];
   bh_atomic_file af;
-  int st = out_path(path, sizeof path, prefix, ".gp");
-  if (!st) st = out_path(dat, sizeof dat, prefix, ".dat");
-  if (!st) st = out_path(png, sizeof png, prefix, ".png");
+  int st = bh_cli_out_path(path, sizeof path, prefix, ".gp");
+  if (!st) st = bh_cli_out_path(dat, sizeof dat, prefix, ".dat");
+  if (!st) st = bh_cli_out_path(png, sizeof png, prefix, ".png");
   if (st) return st;
   if (bh_atomic_open(&af, path) != BH_OK) return bh_cli_fail_lib();
   FILE *f = af.f;
@@ -337,50 +338,60 @@ static int write_gp(const char *prefix, const bh_model *m, const block_set *b,
              "# gnuplot %s.gp   (or: gnuplot -e \"outfile='other.png'\" %s.gp)\n",
           n, m->cls->name, c->name, prefix, prefix);
   fputs("if (!exists(\"outfile\")) outfile = ", f);
-  gp_quote(f, png);
+  bh_cli_gp_quote(f, png);
   fprintf(f, "\nset terminal png size %d,%d\nset output outfile\n", cols * (PANEL + 64),
           rows * (PANEL + 64));
   fprintf(f, "rho = %.17g\nsr = sqrt(1 - rho**2)\n", rho);
   for (int k = 0; k < c->classes && k < 256; k++)
-    fprintf(f, "set linetype %d lc rgb '#%02x%02x%02x'\n", k + 1, palette[k % 10][0],
-            palette[k % 10][1], palette[k % 10][2]);
+    fprintf(f, "set linetype %d lc rgb '#%02x%02x%02x'\n", k + 1, bh_cli_palette[k % 10][0],
+            bh_cli_palette[k % 10][1], bh_cli_palette[k % 10][2]);
   fprintf(f, "set multiplot layout %d,%d\nset parametric\nset trange [0:2*pi]\n"
              "set xrange [%g:%g]\nset yrange [%g:%g]\nset size ratio -1\nunset key\n",
           rows, cols, -AXIS, AXIS, -AXIS, AXIS);
   for (int k = 0; k < b->count; k++) {
     fprintf(f, "set title 'block %d: z%d, z%d' noenhanced\nplot ", b->index[k], b->unit[k],
             b->unit[k] + 1);
-    gp_quote(f, dat);
+    bh_cli_gp_quote(f, dat);
     fprintf(f, " index %d using 1:2:($3+1) with points pt 7 ps 0.4 lc variable, \\\n"
                "     for [r=1:3] r*cos(t), r*(rho*cos(t) + sr*sin(t)) with lines lc rgb "
                "'black'\n", k);
   }
   fputs("unset multiplot\n", f);
-  return finish(&af, path);
+  return bh_cli_atomic_finish(&af, path);
 }
 
 /* ---- PREFIX.png, drawn here */
 
-typedef struct canvas {
-  int w, h;
-  uint8_t *px; /* RGB */
-} canvas;
+int bh_cli_canvas_init(bh_cli_canvas *cv, int w, int h, const char *path) {
+  cv->w = w;
+  cv->h = h;
+  if (!(cv->px = malloc((size_t)w * (size_t)h * 3))) return bh_cli_fail("%s: out of memory", path);
+  memset(cv->px, 255, (size_t)w * (size_t)h * 3);
+  return BH_EXIT_OK;
+}
 
-static void put(canvas *cv, int x, int y, const uint8_t *rgb) {
+void bh_cli_canvas_put(bh_cli_canvas *cv, int x, int y, const uint8_t *rgb) {
   if (x < 0 || y < 0 || x >= cv->w || y >= cv->h) return;
   memcpy(cv->px + 3 * ((size_t)y * (size_t)cv->w + (size_t)x), rgb, 3);
+}
+
+int bh_cli_canvas_write(bh_cli_canvas *cv, const char *path) {
+  int st = bh_png_write(path, cv->px, cv->w, cv->h, 3) == BH_OK ? BH_EXIT_OK : bh_cli_fail_lib();
+  free(cv->px);
+  cv->px = NULL;
+  return st;
 }
 
 /* Panel coordinates of a code value (y up); outside the panel when |v| > AXIS. */
 static double to_px(double v) { return (v + AXIS) / (2.0 * AXIS) * (PANEL - 1); }
 
-static void draw_panel(canvas *cv, int x0, int y0, const float *z, int d, int u, const int *cls,
-                       size_t n, double rho) {
+static void draw_panel(bh_cli_canvas *cv, int x0, int y0, const float *z, int d, int u,
+                       const int *cls, size_t n, double rho) {
   static const uint8_t grey[3] = {200, 200, 200}, black[3] = {0, 0, 0};
   int mid = (int)lrint(to_px(0.0));
   for (int t = 0; t < PANEL; t++) { /* the axes through 0 */
-    put(cv, x0 + t, y0 + mid, grey);
-    put(cv, x0 + mid, y0 + t, grey);
+    bh_cli_canvas_put(cv, x0 + t, y0 + mid, grey);
+    bh_cli_canvas_put(cv, x0 + mid, y0 + t, grey);
   }
   for (size_t i = 0; i < n; i++) { /* each point a 3x3 square */
     double x = z[i * (size_t)d + (size_t)u], y = z[i * (size_t)d + (size_t)u + 1];
@@ -389,7 +400,7 @@ static void draw_panel(canvas *cv, int x0, int y0, const float *z, int d, int u,
     for (int dy = -1; dy <= 1; dy++)
       for (int dx = -1; dx <= 1; dx++)
         if (px + dx >= 0 && px + dx < PANEL && py + dy >= 0 && py + dy < PANEL)
-          put(cv, x0 + px + dx, y0 + py + dy, palette[cls[i] % 10]);
+          bh_cli_canvas_put(cv, x0 + px + dx, y0 + py + dy, bh_cli_palette[cls[i] % 10]);
   }
   /* the contours: r·L(cos t, sin t), L the Cholesky factor of Σ, on top of the points */
   double sr = sqrt(1.0 - rho * rho);
@@ -397,40 +408,38 @@ static void draw_panel(canvas *cv, int x0, int y0, const float *z, int d, int u,
     for (int t = 0; t < 4000; t++) {
       double a = 2.0 * M_PI * t / 4000.0, x = r * cos(a), y = r * (rho * cos(a) + sr * sin(a));
       if (fabs(x) > AXIS || fabs(y) > AXIS) continue;
-      put(cv, x0 + (int)lrint(to_px(x)), y0 + PANEL - 1 - (int)lrint(to_px(y)), black);
+      bh_cli_canvas_put(cv, x0 + (int)lrint(to_px(x)), y0 + PANEL - 1 - (int)lrint(to_px(y)),
+                        black);
     }
   for (int t = 0; t < PANEL; t++) { /* the frame */
-    put(cv, x0 + t, y0, black);
-    put(cv, x0 + t, y0 + PANEL - 1, black);
-    put(cv, x0, y0 + t, black);
-    put(cv, x0 + PANEL - 1, y0 + t, black);
+    bh_cli_canvas_put(cv, x0 + t, y0, black);
+    bh_cli_canvas_put(cv, x0 + t, y0 + PANEL - 1, black);
+    bh_cli_canvas_put(cv, x0, y0 + t, black);
+    bh_cli_canvas_put(cv, x0 + PANEL - 1, y0 + t, black);
   }
 }
 
 static int write_png(const char *prefix, const block_set *b, const float *z, int d,
                      const int *cls, size_t n, double rho) {
   char path[4096];
-  int cols, rows, st = out_path(path, sizeof path, prefix, ".png");
+  int cols, rows, st = bh_cli_out_path(path, sizeof path, prefix, ".png");
   if (st) return st;
   panel_grid(b->count, &cols, &rows);
-  canvas cv = {cols * PANEL + (cols - 1) * PANEL_SEP, rows * PANEL + (rows - 1) * PANEL_SEP,
-               NULL};
-  if (!(cv.px = malloc((size_t)cv.w * (size_t)cv.h * 3)))
-    return bh_cli_fail("%s: out of memory", path);
-  memset(cv.px, 255, (size_t)cv.w * (size_t)cv.h * 3);
+  bh_cli_canvas cv;
+  if ((st = bh_cli_canvas_init(&cv, cols * PANEL + (cols - 1) * PANEL_SEP,
+                               rows * PANEL + (rows - 1) * PANEL_SEP, path)))
+    return st;
   for (int k = 0; k < b->count; k++)
     draw_panel(&cv, (k % PANEL_COLS) * (PANEL + PANEL_SEP), (k / PANEL_COLS) * (PANEL + PANEL_SEP),
                z, d, b->unit[k], cls, n, rho);
-  st = bh_png_write(path, cv.px, cv.w, cv.h, 3) == BH_OK ? BH_EXIT_OK : bh_cli_fail_lib();
-  free(cv.px);
-  return st;
+  return bh_cli_canvas_write(&cv, path);
 }
 
 static int write_json(const char *prefix, const scatter_args *a, const bh_model *m,
                       const char *spec, bh_split split, const block_set *b,
                       const block_stats *s, const colouring *c, double rho, size_t n) {
   char path[4096];
-  int st = out_path(path, sizeof path, prefix, ".json");
+  int st = bh_cli_out_path(path, sizeof path, prefix, ".json");
   if (st) return st;
   json_t *o = json_object(), *blocks = json_array(), *col = json_object();
   json_object_set_new(o, "model", json_string(m->cls->name));
@@ -458,38 +467,27 @@ static int write_json(const char *prefix, const scatter_args *a, const bh_model 
     json_array_append_new(blocks, e);
   }
   json_object_set_new(o, "blocks", blocks);
-  bh_atomic_file af;
-  if (bh_atomic_open(&af, path) != BH_OK) st = bh_cli_fail_lib();
-  else if (json_dumpf(o, af.f, JSON_INDENT(2) | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(17)) ||
-           fputc('\n', af.f) == EOF) {
-    bh_atomic_abort(&af);
-    st = bh_cli_fail("%s: write failed", path);
-  } else
-    st = finish(&af, path);
+  st = bh_cli_write_json(path, o);
   json_decref(o);
   return st;
 }
 
-/* gnuplot on PATH, as an executable file. */
-static int have_gnuplot(void) {
-  const char *p = getenv("PATH");
-  char buf[4096];
-  while (p && *p) {
-    size_t len = strcspn(p, ":");
-    if (len && snprintf(buf, sizeof buf, "%.*s/gnuplot", (int)len, p) < (int)sizeof buf &&
-        access(buf, X_OK) == 0)
-      return 1;
-    p += len + (p[len] == ':');
+int bh_cli_write_json(const char *path, const json_t *o) {
+  bh_atomic_file af;
+  if (bh_atomic_open(&af, path) != BH_OK) return bh_cli_fail_lib();
+  if (json_dumpf(o, af.f, JSON_INDENT(2) | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(17)) ||
+      fputc('\n', af.f) == EOF) {
+    bh_atomic_abort(&af);
+    return bh_cli_fail("%s: write failed", path);
   }
-  return 0;
+  return bh_cli_atomic_finish(&af, path);
 }
 
-/* PREFIX.gp drawn by gnuplot into PREFIX-gnuplot.png (through .tmp); skipped without gnuplot,
- * a failure is a warning (the figure of PREFIX.png does not need it). */
-static void run_gnuplot(const char *prefix) {
+
+void bh_cli_run_gnuplot(const char *prefix) {
   char gp[4096], png[4096], tmp[4200], expr[8600];
-  if (!have_gnuplot() || out_path(gp, sizeof gp, prefix, ".gp") ||
-      out_path(png, sizeof png, prefix, "-gnuplot.png"))
+  if (!bh_gnuplot_available() || bh_cli_out_path(gp, sizeof gp, prefix, ".gp") ||
+      bh_cli_out_path(png, sizeof png, prefix, "-gnuplot.png"))
     return;
   snprintf(tmp, sizeof tmp, "%s.tmp", png);
   size_t k = (size_t)snprintf(expr, sizeof expr, "outfile='");
@@ -565,7 +563,7 @@ static int run_scatter(const scatter_args *a, bh_model *m) {
       (st = write_png(a->out, &b, z, d, cls, n, rho)) ||
       (st = write_json(a->out, a, m, spec, split, &b, s, &c, rho, n)))
     goto done;
-  run_gnuplot(a->out);
+  bh_cli_run_gnuplot(a->out);
   printf("%s.png: %d block(s) of %zu codes of %s (%s split), coloured by %s; KL to the prior "
          "(rho %g):", a->out, b.count, n, spec, split == BH_SPLIT_TEST ? "test" : "no", c.name,
          rho);

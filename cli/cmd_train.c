@@ -167,6 +167,11 @@ static int config_seed(const bh_config *cfg, bh_rng **rng) {
 
 static void print_summary(const bh_model *m, const char *spec, const char *out,
                           const bh_train_summary *s) {
+  if (s->steps_this_run == 0) {
+    printf("%s on %s: already at step %ld/%ld, nothing to train; run folder %s\n",
+           m->cls->name, spec, s->steps_done, bh_config_int(m->cfg, "steps"), out);
+    return;
+  }
   printf("%s on %s: step %ld/%ld in %.2f s (%.0f images/s);", m->cls->name, spec, s->steps_done,
          bh_config_int(m->cfg, "steps"), s->seconds, s->images_per_s);
   for (int i = 0; i < s->last.n; i++) printf(" %s %.6g", s->last.name[i], s->last.value[i]);

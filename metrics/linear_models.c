@@ -236,6 +236,23 @@ void bh_linmodel_predict(const bh_linmodel *m, const float *x, size_t n, int *ou
   }
 }
 
+void bh_linmodel_proba(const bh_linmodel *m, const float *x, size_t n, double *p) {
+  const int d = m->d, k = m->nclasses;
+  for (size_t i = 0; i < n; i++) {
+    const float *xi = x + i * d;
+    double *pi = p + i * (size_t)k, top = -INFINITY, sum = 0.0;
+    for (int c = 0; c < k; c++) {
+      double s = m->b[c];
+      if (s != -INFINITY)
+        for (int j = 0; j < d; j++) s += m->w[(size_t)c * d + j] * xi[j];
+      pi[c] = s;
+      top = fmax(top, s);
+    }
+    for (int c = 0; c < k; c++) sum += (pi[c] = pi[c] == -INFINITY ? 0.0 : exp(pi[c] - top));
+    for (int c = 0; c < k; c++) pi[c] /= sum;
+  }
+}
+
 double bh_linmodel_accuracy(const bh_linmodel *m, const float *x, size_t n, const int *y) {
   size_t hits = 0;
   for (size_t i = 0; i < n; i++) {

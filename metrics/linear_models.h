@@ -37,6 +37,9 @@ int bh_logreg_fit_multinomial(const float *x, size_t n, int d, const int *y, int
                               double C, int max_iter, double gtol, bh_linmodel *m);
 void bh_linmodel_free(bh_linmodel *m);
 void bh_linmodel_predict(const bh_linmodel *m, const float *x, size_t n, int *out);
+/* Class probabilities softmax(w·x + b) of n rows into p (n × nclasses); an unseen class's −∞
+ * score gets probability 0. */
+void bh_linmodel_proba(const bh_linmodel *m, const float *x, size_t n, double *p);
 /* Fraction in [0, 1] of rows whose prediction equals y. */
 double bh_linmodel_accuracy(const bh_linmodel *m, const float *x, size_t n, const int *y);
 

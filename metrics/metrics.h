@@ -4,6 +4,7 @@
 #ifndef BH_METRICS_H
 #define BH_METRICS_H
 
+#include "metrics/linear_models.h"
 #include "metrics/metric.h"
 
 /* ---- metric_io.c: codes and factors from .npy (f4/f8 codes; i8/i4/u1 factors) or CSV (one
@@ -68,5 +69,12 @@ int bh_metric_factorvae(bh_dataset *ds, const bh_repr *rep, gsl_rng *r, int batc
 int bh_metric_probe(const bh_codes *train_c, const int *train_y, const bh_codes *test_c,
                     const int *test_y, int nclasses, int mlp, gsl_rng *r,
                     bh_metric_result *out);
+/* The probe's logistic regression itself (mlp = 0: standardised codes, C = 1, the same solver
+ * and stopping rule), fitted on train_c → train_y, with the standardisation folded into the
+ * weights: out scores raw codes, out->w·x + out->b (an unseen class's b is −∞).  For a
+ * classifier applied to codes made later (`bhivae attr-traverse`).  Free with
+ * bh_linmodel_free. */
+int bh_metric_probe_fit(const bh_codes *train_c, const int *train_y, int nclasses,
+                        bh_linmodel *out);
 
 #endif

@@ -22,19 +22,27 @@
 enum { PROBE_HIDDEN = 64, PROBE_EPOCHS = 50, PROBE_BATCH = 128, PROBE_LR_MAXITER = 1000 };
 static const double PROBE_LR = 1e-3;
 
+/* Per column of the training rows: the mean and 1/sd (sd 0 → 1). */
+static void column_stats(const bh_codes *tr, int j, double *mean, double *inv) {
+  const int d = tr->d;
+  double m = 0.0, ss = 0.0;
+  for (size_t i = 0; i < tr->n; i++) m += tr->x[i * d + j];
+  m /= (double)tr->n;
+  for (size_t i = 0; i < tr->n; i++) {
+    double e = tr->x[i * d + j] - m;
+    ss += e * e;
+  }
+  double sd = sqrt(ss / (double)tr->n);
+  *mean = m;
+  *inv = sd > 0.0 ? 1.0 / sd : 1.0;
+}
+
 /* (x − mean) / sd per column, statistics of the training rows (sd 0 → 1). */
 static void standardise(const bh_codes *tr, const bh_codes *te, float *xtr, float *xte) {
   const int d = tr->d;
   for (int j = 0; j < d; j++) {
-    double mean = 0.0, ss = 0.0;
-    for (size_t i = 0; i < tr->n; i++) mean += tr->x[i * d + j];
-    mean /= (double)tr->n;
-    for (size_t i = 0; i < tr->n; i++) {
-      double e = tr->x[i * d + j] - mean;
-      ss += e * e;
-    }
-    double sd = sqrt(ss / (double)tr->n);
-    double inv = sd > 0.0 ? 1.0 / sd : 1.0;
+    double mean, inv;
+    column_stats(tr, j, &mean, &inv);
     for (size_t i = 0; i < tr->n; i++) xtr[i * d + j] = (float)((tr->x[i * d + j] - mean) * inv);
     for (size_t i = 0; i < te->n; i++) xte[i * d + j] = (float)((te->x[i * d + j] - mean) * inv);
   }
@@ -46,11 +54,16 @@ static double accuracy_of(const int *pred, const int *y, size_t n) {
   return n ? (double)hits / (double)n : 0.0;
 }
 
+static int fit_linear(const float *xtr, size_t ntr, const int *ytr, int d, int nclasses,
+                      bh_linmodel *m) {
+  return bh_logreg_fit_multinomial(xtr, ntr, d, ytr, nclasses, 1.0, PROBE_LR_MAXITER, 1e-6, m);
+}
+
 static int probe_linear(const float *xtr, size_t ntr, const int *ytr, const float *xte,
                         size_t nte, int d, int nclasses, int *pred_tr, int *pred_te,
                         json_t *det) {
   bh_linmodel m;
-  int st = bh_logreg_fit_multinomial(xtr, ntr, d, ytr, nclasses, 1.0, PROBE_LR_MAXITER, 1e-6, &m);
+  int st = fit_linear(xtr, ntr, ytr, d, nclasses, &m);
   if (st) return st;
   bh_linmodel_predict(&m, xtr, ntr, pred_tr);
   bh_linmodel_predict(&m, xte, nte, pred_te);
@@ -144,9 +157,8 @@ done:
 }
 
 static int probe_check(const bh_codes *trc, const int *try_, const bh_codes *tec,
-                       const int *tey, int nclasses, int mlp, gsl_rng *r,
-                       bh_metric_result *out) {
-  if (!trc || !tec || !try_ || !tey || !out || !trc->x || !tec->x)
+                       const int *tey, int nclasses, int mlp, gsl_rng *r) {
+  if (!trc || !tec || !try_ || !tey || !trc->x || !tec->x)
     return bh_error(BH_EINVAL, "probe: missing codes, labels or result");
   if (trc->n == 0 || tec->n == 0 || trc->d <= 0 || trc->d != tec->d || nclasses < 2)
     return bh_error(BH_EINVAL, "probe: train %zu × %d and test %zu × %d codes with %d classes "
@@ -171,7 +183,8 @@ static int probe_check(const bh_codes *trc, const int *try_, const bh_codes *tec
 int bh_metric_probe(const bh_codes *train_c, const int *train_y, const bh_codes *test_c,
                     const int *test_y, int nclasses, int mlp, gsl_rng *r,
                     bh_metric_result *out) {
-  int st = probe_check(train_c, train_y, test_c, test_y, nclasses, mlp, r, out);
+  int st = out ? probe_check(train_c, train_y, test_c, test_y, nclasses, mlp, r)
+               : bh_error(BH_EINVAL, "probe: missing codes, labels or result");
   if (st) return st;
   const size_t ntr = train_c->n, nte = test_c->n;
   const int d = train_c->d;
@@ -210,5 +223,38 @@ int bh_metric_probe(const bh_codes *train_c, const int *train_y, const bh_codes 
 done:
   json_decref(det);
   free(xtr), free(xte), free(ptr), free(pte);
+  return st;
+}
+
+int bh_metric_probe_fit(const bh_codes *train_c, const int *train_y, int nclasses,
+                        bh_linmodel *out) {
+  bh_codes none = {0, train_c ? train_c->d : 0, NULL};
+  int st = out ? probe_check(train_c, train_y, train_c, train_y, nclasses, 0, NULL)
+               : bh_error(BH_EINVAL, "probe: missing the model to fit");
+  if (st) return st;
+  const size_t n = train_c->n;
+  const int d = train_c->d;
+  float *x = malloc(n * d * sizeof *x);
+  double *mean = malloc((size_t)d * sizeof *mean), *inv = malloc((size_t)d * sizeof *inv);
+  if (!x || !mean || !inv) {
+    st = bh_error(BH_ENOMEM, "probe: no memory for %zu codes", n);
+    goto done;
+  }
+  standardise(train_c, &none, x, NULL);
+  if ((st = fit_linear(x, n, train_y, d, nclasses, out))) goto done;
+  /* fold the standardisation in: w·(x − mean)·inv + b = (w·inv)·x + (b − Σ w·inv·mean);
+   * an unseen class's −∞ score stays −∞ */
+  for (int j = 0; j < d; j++) column_stats(train_c, j, &mean[j], &inv[j]);
+  for (int c = 0; c < nclasses; c++) {
+    double shift = 0.0;
+    for (int j = 0; j < d; j++) {
+      double *w = &out->w[(size_t)c * d + j];
+      *w *= inv[j];
+      shift += *w * mean[j];
+    }
+    out->b[c] -= shift;
+  }
+done:
+  free(x), free(mean), free(inv);
   return st;
 }

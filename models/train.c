@@ -541,19 +541,54 @@ static json_t *terms_json(const bh_terms *t) {
 
 static double images_per_step(const train_run *r) { return (double)r->batch * r->nb; }
 
+/* The loss terms of log.jsonl's line for step (every key but step, time_s, images_per_s), or
+ * NULL when the log has no such line: what a resume with nothing left to do can say of the
+ * last step, which it did not run. */
+static json_t *logged_terms(const char *path, long step) {
+  FILE *f = fopen(path, "rb");
+  if (!f) return NULL;
+  json_t *terms = NULL;
+  char *line = NULL;
+  size_t cap = 0;
+  ssize_t n;
+  while ((n = getline(&line, &cap, f)) > 0) {
+    json_t *obj = json_loadb(line, (size_t)n, 0, NULL);
+    json_t *s = obj ? json_object_get(obj, "step") : NULL;
+    if (s && json_is_integer(s) && json_integer_value(s) == step) {
+      json_decref(terms);
+      terms = json_deep_copy(obj);
+      json_object_del(terms, "step");
+      json_object_del(terms, "time_s");
+      json_object_del(terms, "images_per_s");
+    }
+    json_decref(obj);
+  }
+  free(line);
+  fclose(f);
+  return terms;
+}
+
+/* train.json.  A run resumed with nothing left to do (killed after its last checkpoint, before
+ * this file) gets it too, from the checkpoint's step and wall time and the log's last terms. */
 static int write_summary(const train_run *r, double seconds) {
   json_t *o = json_object();
   long done = r->step - r->start_step;
+  double rate = seconds > 0 ? done * images_per_step(r) / seconds : 0.0;
+  json_t *terms = terms_json(&r->terms);
+  if (done == 0) {
+    rate = r->elapsed0 > 0 ? r->step * images_per_step(r) / r->elapsed0 : 0.0;
+    json_t *logged = logged_terms(r->log_path, r->step);
+    if (logged) json_decref(terms), terms = logged;
+  }
   json_object_set_new(o, "model", json_string(r->m->cls->name));
   json_object_set_new(o, "steps", json_integer(r->step));
   json_object_set_new(o, "steps_this_run", json_integer(done));
   json_object_set_new(o, "seconds", json_real(seconds));
   json_object_set_new(o, "total_seconds", json_real(r->elapsed0 + seconds));
-  json_object_set_new(o, "images_per_s",
-                      json_real(seconds > 0 ? done * images_per_step(r) / seconds : 0.0));
+  json_object_set_new(o, "images_per_s", json_real(rate));
   json_object_set_new(o, "threads", json_integer(openblas_get_num_threads()));
   json_object_set_new(o, "pool_threads", json_integer(bh_threads_get()));
-  json_object_set_new(o, "terms", terms_json(&r->terms));
+  json_object_set_new(o, "terms", terms);
   return write_json_atomic(r->summary_path, o);
 }
 
@@ -701,10 +736,14 @@ int bh_train_run(bh_model *m, bh_dataset *ds, bh_rng *rng, const bh_train_opts *
       fputc('\n', stderr); /* end the redrawn line before the caller prints the error */
   }
   double seconds = now_s() - t_start;
-  /* a resumed run that had nothing left to do keeps the summary of the run that did it */
-  if (st == BH_OK && (!opts->resume || r->step > r->start_step)) st = write_summary(r, seconds);
+  /* a resumed run that had nothing left to do keeps the summary of the run that did it, and
+   * writes the one that run could not */
+  if (st == BH_OK &&
+      (!opts->resume || r->step > r->start_step || access(r->summary_path, F_OK) != 0))
+    st = write_summary(r, seconds);
   if (summary) {
     summary->steps_done = r->step;
+    summary->steps_this_run = r->step - r->start_step;
     summary->seconds = seconds;
     summary->images_per_s =
         seconds > 0 ? (double)(r->step - r->start_step) * images_per_step(r) / seconds : 0.0;

@@ -42,6 +42,7 @@ typedef struct bh_train_opts {
 
 typedef struct bh_train_summary {
   long steps_done;      /* the step reached */
+  long steps_this_run;  /* steps this invocation ran (0: a resume with nothing left to do) */
   double seconds;       /* wall time of this invocation's steps */
   double images_per_s;  /* training images per second over this invocation */
   bh_terms last;        /* the terms of the last step */

@@ -221,6 +221,20 @@ static void test_resume_matches(void **state) {
   assert_non_null(strstr(a, "\"d_loss\"")); /* the adversary's terms are logged too */
   free(a);
   free(b);
+  /* killed after the last checkpoint, before train.json: a resume with nothing left to train
+   * says so and writes train.json from the checkpoint and the log's last line */
+  json_t *before = tf_load_json(in_dir(p, s, "train.json"));
+  assert_int_equal(remove(p), 0);
+  tf_run_bhivae(&r, "train --resume --out %s --threads 1 --quiet", s);
+  tf_expect_status(&r, 0);
+  assert_non_null(strstr(r.out, "already at step 40/40, nothing to train"));
+  json_t *after = tf_load_json(in_dir(p, s, "train.json"));
+  assert_int_equal(json_integer_value(json_object_get(after, "steps")), 40);
+  assert_int_equal(json_integer_value(json_object_get(after, "steps_this_run")), 0);
+  assert_true(json_real_value(json_object_get(after, "images_per_s")) > 0);
+  assert_true(json_equal(json_object_get(before, "terms"), json_object_get(after, "terms")));
+  json_decref(before);
+  json_decref(after);
 }
 
 /* Start `bhivae train ...` in the background (stdout and stderr to files); its pid. */

@@ -1,10 +1,23 @@
 #!/bin/sh
 # Install the Debian packages bhivae needs (tools/debian-packages.txt) that are missing.
 # Runs as root (or through sudo when available); does nothing when all are present.
+#   sh tools/install-deps.sh           the packages of tools/debian-packages.txt
+#   sh tools/install-deps.sh --plots   those and the plotting ones below (gnuplot, which
+#                                      bhivae report uses for PNG figures when installed)
 set -eu
 here=$(dirname "$0")
+# the figures of `bhivae report` (one per word, as in debian-packages.txt)
+plot_packages="gnuplot-nox"
+extra=""
+for arg in "$@"; do
+  case $arg in
+    --plots) extra="$extra $plot_packages" ;;
+    --help|-h) sed -n '2,6s/^# \{0,1\}//p' "$0"; exit 0 ;;
+    *) echo "install-deps: $arg: unknown option (--plots, --help)" >&2; exit 2 ;;
+  esac
+done
 missing=""
-for pkg in $(grep -v '^#' "$here/debian-packages.txt"); do
+for pkg in $(grep -v '^#' "$here/debian-packages.txt") $extra; do
   if ! dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed"; then
     missing="$missing $pkg"
   fi
