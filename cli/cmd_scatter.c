@@ -35,7 +35,7 @@
 #define PANEL 256   /* pixels a side of one panel */
 #define PANEL_SEP 4 /* white pixels between panels */
 #define PANEL_COLS 4
-#define AXIS 4.0 /* panels show -AXIS..AXIS on both axes */
+#define AXIS 4.0 /* panels show at least -AXIS..AXIS on both axes (the prior's 3-sigma ellipse) */
 #define MAX_BLOCKS 256
 
 static const char usage_text[] =
@@ -96,6 +96,7 @@ typedef struct block_set {
 /* Per drawn block: the Gaussian fit of the points and its KL to the prior. */
 typedef struct block_stats {
   double mean[2], cov[2][2], kl; /* kl: INFINITY when cov is singular */
+  double axis;                   /* the panel shows -axis..axis on both axes */
 } block_stats;
 
 /* ---------------------------------------------------------------- data */
@@ -264,6 +265,15 @@ static block_stats block_fit(const float *z, size_t n, int d, int u, double rho)
   double maha = (s.mean[0] * s.mean[0] + s.mean[1] * s.mean[1] -
                  2.0 * rho * s.mean[0] * s.mean[1]) / det_p;
   s.kl = det_s > 0 ? 0.5 * (tr + maha - 2.0 + log(det_p / det_s)) : INFINITY;
+  /* the panel: the prior's contours and every point, so that codes far from the prior (an
+   * encoder early in training) are seen rather than cut off; whole units, 5 % margin */
+  double far = 0.0;
+  for (size_t i = 0; i < n; i++)
+    for (int a = 0; a < 2; a++) {
+      double v = fabs(z[i * (size_t)d + (size_t)(u + a)]);
+      if (isfinite(v) && v > far) far = v;
+    }
+  s.axis = fmax(AXIS, ceil(1.05 * far));
   return s;
 }
 
@@ -322,7 +332,7 @@ static void panel_grid(int count, int *cols, int *rows) {
 
 /* PREFIX.gp: the figure of PREFIX.png, from PREFIX.dat. */
 static int write_gp(const char *prefix, const bh_model *m, const block_set *b,
-                    const colouring *c, double rho, size_t n) {
+                    const block_stats *s, const colouring *c, double rho, size_t n) {
   char path[4096], dat[4096], png[4096];
   bh_atomic_file af;
   int st = bh_cli_out_path(path, sizeof path, prefix, ".gp");
@@ -346,9 +356,11 @@ static int write_gp(const char *prefix, const bh_model *m, const block_set *b,
     fprintf(f, "set linetype %d lc rgb '#%02x%02x%02x'\n", k + 1, bh_cli_palette[k % 10][0],
             bh_cli_palette[k % 10][1], bh_cli_palette[k % 10][2]);
   fprintf(f, "set multiplot layout %d,%d\nset parametric\nset trange [0:2*pi]\n"
-             "set xrange [%g:%g]\nset yrange [%g:%g]\nset size ratio -1\nunset key\n",
-          rows, cols, -AXIS, AXIS, -AXIS, AXIS);
+             "set size ratio -1\nunset key\n",
+          rows, cols);
   for (int k = 0; k < b->count; k++) {
+    fprintf(f, "set xrange [%g:%g]\nset yrange [%g:%g]\n", -s[k].axis, s[k].axis, -s[k].axis,
+            s[k].axis);
     fprintf(f, "set title 'block %d: z%d, z%d' noenhanced\nplot ", b->index[k], b->unit[k],
             b->unit[k] + 1);
     bh_cli_gp_quote(f, dat);
@@ -382,21 +394,21 @@ int bh_cli_canvas_write(bh_cli_canvas *cv, const char *path) {
   return st;
 }
 
-/* Panel coordinates of a code value (y up); outside the panel when |v| > AXIS. */
-static double to_px(double v) { return (v + AXIS) / (2.0 * AXIS) * (PANEL - 1); }
+/* Panel coordinates of a code value (y up) on a panel of -axis..axis; outside when |v| > axis. */
+static double to_px(double v, double axis) { return (v + axis) / (2.0 * axis) * (PANEL - 1); }
 
 static void draw_panel(bh_cli_canvas *cv, int x0, int y0, const float *z, int d, int u,
-                       const int *cls, size_t n, double rho) {
+                       const int *cls, size_t n, double rho, double axis) {
   static const uint8_t grey[3] = {200, 200, 200}, black[3] = {0, 0, 0};
-  int mid = (int)lrint(to_px(0.0));
+  int mid = (int)lrint(to_px(0.0, axis));
   for (int t = 0; t < PANEL; t++) { /* the axes through 0 */
     bh_cli_canvas_put(cv, x0 + t, y0 + mid, grey);
     bh_cli_canvas_put(cv, x0 + mid, y0 + t, grey);
   }
   for (size_t i = 0; i < n; i++) { /* each point a 3x3 square */
     double x = z[i * (size_t)d + (size_t)u], y = z[i * (size_t)d + (size_t)u + 1];
-    if (!(fabs(x) <= AXIS && fabs(y) <= AXIS)) continue;
-    int px = (int)lrint(to_px(x)), py = PANEL - 1 - (int)lrint(to_px(y));
+    if (!(fabs(x) <= axis && fabs(y) <= axis)) continue;
+    int px = (int)lrint(to_px(x, axis)), py = PANEL - 1 - (int)lrint(to_px(y, axis));
     for (int dy = -1; dy <= 1; dy++)
       for (int dx = -1; dx <= 1; dx++)
         if (px + dx >= 0 && px + dx < PANEL && py + dy >= 0 && py + dy < PANEL)
@@ -407,9 +419,9 @@ static void draw_panel(bh_cli_canvas *cv, int x0, int y0, const float *z, int d,
   for (int r = 1; r <= 3; r++)
     for (int t = 0; t < 4000; t++) {
       double a = 2.0 * M_PI * t / 4000.0, x = r * cos(a), y = r * (rho * cos(a) + sr * sin(a));
-      if (fabs(x) > AXIS || fabs(y) > AXIS) continue;
-      bh_cli_canvas_put(cv, x0 + (int)lrint(to_px(x)), y0 + PANEL - 1 - (int)lrint(to_px(y)),
-                        black);
+      if (fabs(x) > axis || fabs(y) > axis) continue;
+      bh_cli_canvas_put(cv, x0 + (int)lrint(to_px(x, axis)),
+                        y0 + PANEL - 1 - (int)lrint(to_px(y, axis)), black);
     }
   for (int t = 0; t < PANEL; t++) { /* the frame */
     bh_cli_canvas_put(cv, x0 + t, y0, black);
@@ -419,8 +431,8 @@ static void draw_panel(bh_cli_canvas *cv, int x0, int y0, const float *z, int d,
   }
 }
 
-static int write_png(const char *prefix, const block_set *b, const float *z, int d,
-                     const int *cls, size_t n, double rho) {
+static int write_png(const char *prefix, const block_set *b, const block_stats *s,
+                     const float *z, int d, const int *cls, size_t n, double rho) {
   char path[4096];
   int cols, rows, st = bh_cli_out_path(path, sizeof path, prefix, ".png");
   if (st) return st;
@@ -431,7 +443,7 @@ static int write_png(const char *prefix, const block_set *b, const float *z, int
     return st;
   for (int k = 0; k < b->count; k++)
     draw_panel(&cv, (k % PANEL_COLS) * (PANEL + PANEL_SEP), (k / PANEL_COLS) * (PANEL + PANEL_SEP),
-               z, d, b->unit[k], cls, n, rho);
+               z, d, b->unit[k], cls, n, rho, s[k].axis);
   return bh_cli_canvas_write(&cv, path);
 }
 
@@ -464,6 +476,7 @@ static int write_json(const char *prefix, const scatter_args *a, const bh_model 
     json_object_set_new(e, "cov", json_pack("[[ff][ff]]", s[k].cov[0][0], s[k].cov[0][1],
                                             s[k].cov[1][0], s[k].cov[1][1]));
     json_object_set_new(e, "kl", isfinite(s[k].kl) ? json_real(s[k].kl) : json_null());
+    json_object_set_new(e, "axis", json_real(s[k].axis));
     json_array_append_new(blocks, e);
   }
   json_object_set_new(o, "blocks", blocks);
@@ -559,8 +572,8 @@ static int run_scatter(const scatter_args *a, bh_model *m) {
     goto done;
   }
   for (int k = 0; k < b.count; k++) s[k] = block_fit(z, n, d, b.unit[k], rho);
-  if ((st = write_dat(a->out, &b, z, d, cls, n)) || (st = write_gp(a->out, m, &b, &c, rho, n)) ||
-      (st = write_png(a->out, &b, z, d, cls, n, rho)) ||
+  if ((st = write_dat(a->out, &b, z, d, cls, n)) || (st = write_gp(a->out, m, &b, s, &c, rho, n)) ||
+      (st = write_png(a->out, &b, s, z, d, cls, n, rho)) ||
       (st = write_json(a->out, a, m, spec, split, &b, s, &c, rho, n)))
     goto done;
   bh_cli_run_gnuplot(a->out);

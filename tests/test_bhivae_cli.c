@@ -362,7 +362,11 @@ static void check_scatter(const char *dir, const char *opts, int n, int seed, in
   int cols = nsec < 4 ? nsec : 4, rows = (nsec + 3) / 4;
   assert_int_equal(img.w, cols * 256 + (cols - 1) * 4);
   assert_int_equal(img.h, rows * 256 + (rows - 1) * 4);
-  int px = (int)lrint((1.0 + 4.0) / 8.0 * 255), py = 255 - (int)lrint((rho + 4.0) / 8.0 * 255);
+  /* block 0's panel spans -axis..axis: at least the prior's -4..4, wider to show every point */
+  double ax = tf_json_num(json_array_get(blocks, 0), "axis"), far = 0;
+  for (size_t i = 0; i < d.rows[0]; i++) far = fmax(far, fmax(fabs(d.x[0][i]), fabs(d.y[0][i])));
+  assert_float_equal(ax, fmax(4.0, ceil(1.05 * far)), 0);
+  int px = (int)lrint((1.0 + ax) / (2 * ax) * 255), py = 255 - (int)lrint((rho + ax) / (2 * ax) * 255);
   const uint8_t *pix = img.rgb + 3 * ((size_t)py * img.w + (size_t)px);
   if (pix[0] || pix[1] || pix[2]) fail_msg("no contour at (%d, %d): %d %d %d", px, py, pix[0],
                                            pix[1], pix[2]);

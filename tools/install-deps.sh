@@ -4,16 +4,21 @@
 #   sh tools/install-deps.sh           the packages of tools/debian-packages.txt
 #   sh tools/install-deps.sh --plots   those and the plotting ones below (gnuplot, which
 #                                      bhivae report uses for PNG figures when installed)
+#   sh tools/install-deps.sh --slurm   those and Slurm with munge (a single-node cluster for
+#                                      tests/slurm-test.sh, through tools/slurm-local.sh)
 set -eu
 here=$(dirname "$0")
 # the figures of `bhivae report` (one per word, as in debian-packages.txt)
 plot_packages="gnuplot-nox"
+# the single-node Slurm cluster of tools/slurm-local.sh (make check-slurm)
+slurm_packages="slurmctld slurmd slurm-client munge"
 extra=""
 for arg in "$@"; do
   case $arg in
     --plots) extra="$extra $plot_packages" ;;
-    --help|-h) sed -n '2,6s/^# \{0,1\}//p' "$0"; exit 0 ;;
-    *) echo "install-deps: $arg: unknown option (--plots, --help)" >&2; exit 2 ;;
+    --slurm) extra="$extra $slurm_packages" ;;
+    --help|-h) sed -n '2,8s/^# \{0,1\}//p' "$0"; exit 0 ;;
+    *) echo "install-deps: $arg: unknown option (--plots, --slurm, --help)" >&2; exit 2 ;;
   esac
 done
 missing=""
