@@ -41,7 +41,7 @@ static const char usage_text[] =
     "       bhivae bench budget --profile P\n"
     "       bhivae bench data --profile P [--seeds N]\n"
     "       bhivae bench run --profile P --run ID --out OUT [--seeds N] [--threads T]\n"
-    "       bhivae bench check FILE [--profile P --run ID] [--seeds N]\n"
+    "       bhivae bench check FILE [--profile P --run ID] [--seeds N] [--threads T]\n"
     "\n"
     "The runs of a bench-all profile (ci, quick, standard, paper), one at a time; bench-all\n"
     "drives them.\n"
@@ -58,7 +58,8 @@ static const char usage_text[] =
     "          Fig. 8's block runs: Fig. 7), then write the result\n"
     "          OUT/results/ID.json last, through a temporary file and a rename\n"
     "  check   exit 0 when FILE is a complete result of the profile's run as the profile asks\n"
-    "          for it now (the profile and run named in FILE unless given); else exit 1 with\n"
+    "          for it now (the profile and run named in FILE unless given; with --threads, made\n"
+    "          with T threads); else exit 1 with\n"
     "          one line saying why\n"
     "\n"
     "Options:\n"
@@ -72,7 +73,7 @@ static const char usage_text[] =
 typedef struct bench_args {
   const char *profile, *run, *out, *seeds_arg, *threads;
   int longlist, help;
-  long seeds;
+  long seeds, threads_n; /* threads_n: --threads as a number (0: not given) */
 } bench_args;
 
 /* ---------------------------------------------------------------- small helpers */
@@ -258,9 +259,10 @@ static int cmd_budget(const bench_args *a) {
 /* ---------------------------------------------------------------- check */
 
 /* The first thing wrong with result o, or NULL: the schema, completeness and, when r is given,
- * that it is run r of profile p as p asks for it now. */
+ * that it is run r of profile p as p asks for it now, made with threads threads (0: any; a
+ * run's numbers depend on its thread count, so another count's result is not this one's). */
 static const char *result_problem(const json_t *o, const bh_profile *p, const bh_run_spec *r,
-                                  char *buf, size_t cap) {
+                                  long threads, char *buf, size_t cap) {
   static const char *const strings[] = {"run", "profile", "table", "model", "data", NULL};
   static const char *const objects[] = {"budget", "config", "train", "metrics", "files", NULL};
   const json_t *schema = json_object_get(o, "schema");
@@ -288,6 +290,12 @@ static const char *result_problem(const json_t *o, const bh_profile *p, const bh
     }
   }
   if (!r) return NULL;
+  json_int_t made = json_integer_value(json_object_get(o, "threads"));
+  if (threads > 0 && made != threads) {
+    snprintf(buf, cap, "made with %lld thread(s), not %ld (a run's numbers depend on its thread "
+             "count)", (long long)made, threads);
+    return buf;
+  }
   const char *run = json_string_value(json_object_get(o, "run"));
   const char *prof = json_string_value(json_object_get(o, "profile"));
   if (strcmp(prof, p->name) != 0) {
@@ -339,7 +347,7 @@ static int cmd_check(const bench_args *a, const char *file) {
     json_decref(o);
     return bh_cli_fail("%s: wrong schema: not a JSON object", file);
   }
-  const char *why = result_problem(o, NULL, NULL, buf, sizeof buf);
+  const char *why = result_problem(o, NULL, NULL, 0, buf, sizeof buf);
   const bh_profile *p = NULL;
   bh_run_spec r;
   int st = BH_EXIT_OK;
@@ -358,7 +366,7 @@ static int cmd_check(const bench_args *a, const char *file) {
         snprintf(buf, sizeof buf, "run mismatch: %s", bh_error_message());
         why = buf;
       } else {
-        why = result_problem(o, p, &r, buf, sizeof buf);
+        why = result_problem(o, p, &r, a->threads_n, buf, sizeof buf);
       }
     }
   }
@@ -444,6 +452,13 @@ static int run_train(const bench_args *a, const bh_run_spec *r, const char *dir)
     json_t *got = json_load_file(cfgpath, 0, NULL);
     d = got ? config_diff(want, json_object_get(got, "config"), diff, sizeof diff)
             : "config.json unreadable";
+    long want_threads = a->threads_n > 0 ? a->threads_n : 1;
+    json_int_t had = got ? json_integer_value(json_object_get(got, "threads")) : 0;
+    if (!d && had != want_threads) {
+      snprintf(diff, sizeof diff, "trained with %lld thread(s), this run has %ld",
+               (long long)had, want_threads);
+      d = diff;
+    }
     json_decref(got);
   }
   json_decref(want);
@@ -656,7 +671,7 @@ static int cmd_run(const bench_args *a) {
   json_t *o = build_result(p, &r, dir, &st);
   if (!o) return st;
   char buf[768];
-  const char *why = result_problem(o, p, &r, buf, sizeof buf);
+  const char *why = result_problem(o, p, &r, 0, buf, sizeof buf);
   if (why) st = bh_cli_fail("%s: the result would not pass bench check: %s", res, why);
   else st = bh_cli_write_json(res, o);
   json_decref(o);
@@ -694,6 +709,7 @@ int bh_cmd_bench(int argc, char **argv) {
   if ((st = bh_cli_parse(CMD, argc, argv, first, opts))) return st;
   if (a.help) return fputs(usage_text, stdout), BH_EXIT_OK;
   if (a.seeds_arg && (st = bh_cli_long(CMD, "seeds", a.seeds_arg, 1, 1000, &a.seeds))) return st;
+  if (a.threads && (st = bh_cli_long(CMD, "threads", a.threads, 1, 1024, &a.threads_n))) return st;
   if (check) {
     if ((a.profile != NULL) != (a.run != NULL))
       return bh_cli_usage(CMD, "check: --profile and --run go together");

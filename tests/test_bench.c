@@ -237,6 +237,11 @@ static void test_ci_end_to_end(void **state) {
   tf_expect_status(&rr, 0);
   tf_run_bhivae(&rr, "bench check %s --profile ci --run " RUN, res);
   tf_expect_status(&rr, 0);
+  /* made with 1 thread: valid for --threads 1, not for another count */
+  tf_run_bhivae(&rr, "bench check %s --profile ci --run " RUN " --threads 1", res);
+  tf_expect_status(&rr, 0);
+  tf_run_bhivae(&rr, "bench check %s --profile ci --run " RUN " --threads 2", res);
+  tf_expect_fail(&rr, "made with 1 thread(s), not 2");
 
   /* every way a result can be wrong, named */
   tf_write_bytes(tf_path(p, "trunc.json"), "{\"schema\": \"bhivae-res", 22);
