@@ -489,12 +489,7 @@ static int run_train(const bench_args *a, const bh_run_spec *r, const char *dir)
   argv[argc++] = (char *)(a->threads ? a->threads : "1");
   argv[argc++] = "--quiet";
   if ((st = call(bh_cmd_train, argc, argv))) return st;
-  if (resume && !file_exists(done)) { /* a checkpoint of the last step and no summary */
-    fprintf(stderr, "bhivae: bench: %s: starting over (the continued run wrote no train.json)\n",
-            dir);
-    if ((st = remove_tree(dir))) return st;
-    return run_train(a, r, dir);
-  }
+  /* a resume with nothing left to train writes train.json too (models/train.c) */
   return file_exists(done) ? BH_EXIT_OK : bh_cli_fail("%s: training wrote no summary", done);
 }
 

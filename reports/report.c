@@ -721,6 +721,17 @@ static void dat_stat(buf *b, const stat1 *c) {
     bprintf(b, " NaN NaN");
 }
 
+/* Three panels side by side, one per column group k of dat (ours: mean, std in columns 2+4k,
+ * 3+4k; the paper's: value, ± in 4+4k, 5+4k), titled titles[k]. */
+static void gp_ours_paper_panels(buf *b, const char *dat, char titles[3][64]) {
+  bprintf(b, "set multiplot layout 1,3\n");
+  for (int k = 0; k < 3; k++)
+    bprintf(b, "set title '%s'\nplot '%s' using %d:%d:xtic(1) title 'ours', '' using %d:%d "
+               "title 'paper'\n",
+            titles[k], dat, 2 + 4 * k, 3 + 4 * k, 4 + 4 * k, 5 + 4 * k);
+  bprintf(b, "unset multiplot\n");
+}
+
 /* table1-bars: one panel per Table 1 metric, ours beside the paper's. */
 static int fig_t1(const run_set *s, const char *fig, buf *b) {
   bprintf(b, "# Table 1 per model: for Z-diff, SAP, MIG: ours_mean ours_std paper 0\n");
@@ -739,12 +750,10 @@ static int fig_t1(const run_set *s, const char *fig, buf *b) {
   gp_head(b, "table1-bars", "Table 1 metric bars per model, ours (mean ± std) and the paper's",
           1500, 450);
   gp_bars(b);
-  bprintf(b, "set multiplot layout 1,3\n");
-  for (int k = 0; k < 3; k++)
-    bprintf(b, "set title '%s%s'\nplot 'table1-bars.dat' using %d:%d:xtic(1) title 'ours', "
-               "'' using %d:%d title 'paper'\n",
-            t1_names[k], k == 0 ? " (%)" : "", 2 + 4 * k, 3 + 4 * k, 4 + 4 * k, 5 + 4 * k);
-  bprintf(b, "unset multiplot\n");
+  char titles[3][64];
+  for (int k = 0; k < 3; k++) snprintf(titles[k], sizeof titles[k], "%s%s", t1_names[k],
+                                       k == 0 ? " (%)" : "");
+  gp_ours_paper_panels(b, "table1-bars.dat", titles);
   return write_buf(fig, "table1-bars.gp", b);
 }
 
@@ -770,12 +779,10 @@ static int fig_t2(const run_set *s, const char *fig, buf *b) {
   gp_head(b, "table2-bars", "Table 2 probe accuracy per model and d, ours and the paper's",
           1500, 450);
   gp_bars(b);
-  bprintf(b, "set multiplot layout 1,3\n");
+  char titles[3][64];
   for (int k = 0; k < 3; k++)
-    bprintf(b, "set title 'probe accuracy (%%), d=%d'\nplot 'table2-bars.dat' using %d:%d:xtic(1) "
-               "title 'ours', '' using %d:%d title 'paper'\n",
-            dims[k], 2 + 4 * k, 3 + 4 * k, 4 + 4 * k, 5 + 4 * k);
-  bprintf(b, "unset multiplot\n");
+    snprintf(titles[k], sizeof titles[k], "probe accuracy (%%), d=%d", dims[k]);
+  gp_ours_paper_panels(b, "table2-bars.dat", titles);
   return write_buf(fig, "table2-bars.gp", b);
 }
 
